@@ -1,0 +1,5 @@
+import sys
+
+from rise.cli import main
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""One CLI, one sub-command per stage: `python -m rise <stage> ...` or `rise <stage> ...`.
+
+Snakemake rules and DVC stages both call these with explicit arguments. Hyperparameters
+come from the params file at the given scale (`--params params.yaml --scale cpu`); the
+values that name artifacts (task, obs mode, lambda, epsilon, seed, paths) are arguments.
+Inputs are checked before any work starts; outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rise.config import ConfigError, load, section
+from rise.data import DatasetError
+from rise.methods import METHODS
+
+
+def _hp(args, name: str) -> dict:
+    return section(load(args.params), args.scale, name)
+
+
+def _files(args) -> dict[str, str]:
+    files = {"expert": args.expert}
+    if getattr(args, "play", None):
+        files["play"] = args.play
+    return files
+
+
+def cmd_collect(args):
+    from rise.collect import collect
+
+    cfg = load(args.params)
+    hp = section(cfg, args.scale, "collect")
+    return collect(task=args.task, source=args.source, episodes=hp[f"{args.source}_episodes"],
+                   seed=cfg["data_seed"], cameras=args.obs == "image", out=args.out,
+                   valid_fraction=hp["valid_fraction"])
+
+
+def cmd_embed(args):
+    from rise.embed import embed
+
+    hp = _hp(args, "embed")
+    return embed(task=args.task, obs=args.obs, files=_files(args), weights=hp["weights"],
+                 dim=hp["dim"], batch_size=hp["batch_size"], out=args.out, threads=args.threads)
+
+
+def cmd_augment(args):
+    from rise.augment import augment
+
+    hp = _hp(args, "augment")
+    return augment(features=args.features, epsilon=args.epsilon, k=hp["k"],
+                   play_to_play=hp["play_to_play"], skip_play=hp["skip_play"],
+                   skip_expert=hp["skip_expert"], out=args.out, stats_out=args.stats)
+
+
+def cmd_train_critic(args):
+    from rise.train import train_critic
+
+    train_critic(task=args.task, obs=args.obs, files=_files(args), pairs=args.pairs,
+                 hp=_hp(args, "critic"), seed=args.seed, out=args.out, curve=args.curve,
+                 threads=args.threads)
+
+
+def cmd_train_policy(args):
+    from rise.train import train_policy
+
+    m = METHODS[args.method]
+    checks = [("--play", m.nonexpert, args.play), ("--critic", m.critic, args.critic),
+              ("--pairs", m.augment, args.pairs)]
+    for flag, needed, value in checks:
+        if needed != (value is not None):
+            raise ConfigError(f"method {m.name} {'needs' if needed else 'does not take'} {flag}")
+    if args.lam < 0 or (args.lam > 0 and not m.lipschitz):
+        raise ConfigError(f"--lam {args.lam}: method {m.name} takes "
+                          f"{'lambda >= 0' if m.lipschitz else 'no spectral-norm penalty'}")
+    train_policy(task=args.task, obs=args.obs, files=_files(args), pairs=args.pairs,
+                 critic_path=args.critic, lam=args.lam, hp=_hp(args, "policy"), seed=args.seed,
+                 out=args.out, curve=args.curve, threads=args.threads)
+
+
+def cmd_evaluate(args):
+    from rise.evaluate import evaluate
+
+    cfg = load(args.params)
+    hp, pol = section(cfg, args.scale, "evaluate"), section(cfg, args.scale, "policy")
+    return evaluate(policy=args.policy, critic=args.critic, episodes=hp["episodes"],
+                    num_samples=hp["num_samples"], scheduler=pol["inference_scheduler"],
+                    inference_steps=pol["inference_steps"], seed=args.seed, videos=hp["videos"],
+                    out=args.out, episodes_out=args.episodes_out, videos_out=args.videos_out,
+                    threads=args.threads)
+
+
+def cmd_table(args):
+    from rise.tables import table1
+
+    cells: dict[tuple[str, str], list[str]] = {}
+    for task, method, *files in args.cell:
+        if not files:
+            raise ConfigError(f"--cell {task} {method}: no metrics files given")
+        cells[(task, method)] = files
+    df = table1(cells, args.out, args.md, args.json)
+    return df.to_dict(orient="records")
+
+
+def cmd_dvc_yaml(args):
+    from rise.dvcgen import render
+
+    text = render(load(args.params), args.params)
+    if args.check:
+        with open(args.out) as f:
+            if f.read() != text:
+                raise ConfigError(f"{args.out} is out of date with {args.params}: run "
+                                  f"`rise dvc-yaml --params {args.params} --out {args.out}`")
+        return {"up_to_date": args.out}
+    from rise.atomic import write_text
+
+    write_text(args.out, text)
+    return {"written": args.out}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rise", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    def stage(name, func, help_):
+        s = sub.add_parser(name, help=help_)
+        s.set_defaults(func=func)
+        s.add_argument("--params", default="params.yaml", help="params file (validated)")
+        s.add_argument("--scale", choices=["smoke", "cpu", "paper"], help="size preset")
+        s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+        return s
+
+    def task_args(s):
+        s.add_argument("--task", required=True)
+        s.add_argument("--obs", choices=["lowdim", "image"], required=True)
+
+    s = stage("collect", cmd_collect, "scripted data collection -> robomimic HDF5")
+    task_args(s)
+    s.add_argument("--source", choices=["expert", "play"], required=True)
+    s.add_argument("--out", required=True)
+
+    s = stage("embed", cmd_embed, "per-frame features on the unit sphere")
+    task_args(s)
+    s.add_argument("--expert", required=True)
+    s.add_argument("--play", required=True)
+    s.add_argument("--out", required=True)
+
+    s = stage("augment", cmd_augment, "kNN augmentation pairs within epsilon (faiss)")
+    s.add_argument("--features", required=True)
+    s.add_argument("--epsilon", type=float, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--stats", required=True)
+
+    for name, func, help_ in (("train-critic", cmd_train_critic, "IQL critic on 1/0 labels"),
+                              ("train-policy", cmd_train_policy, "diffusion policy")):
+        s = stage(name, func, help_)
+        task_args(s)
+        s.add_argument("--expert", required=True)
+        s.add_argument("--play")
+        s.add_argument("--pairs")
+        s.add_argument("--seed", type=int, required=True)
+        s.add_argument("--out", required=True)
+        s.add_argument("--curve", required=True)
+        if name == "train-policy":
+            s.add_argument("--method", choices=sorted(METHODS), required=True)
+            s.add_argument("--lam", type=float, default=0.0, help="spectral-norm strength")
+            s.add_argument("--critic")
+
+    s = stage("evaluate", cmd_evaluate, "rollouts from the evaluation region")
+    s.add_argument("--policy", required=True)
+    s.add_argument("--critic")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--episodes-out", required=True)
+    s.add_argument("--videos-out", required=True)
+
+    s = sub.add_parser("table", help="Table I from evaluation metrics")
+    s.set_defaults(func=cmd_table)
+    s.add_argument("--cell", nargs="+", action="append", required=True,
+                   metavar="TASK METHOD FILE", help="a cell: task, method, metrics files")
+    s.add_argument("--out", required=True)
+    s.add_argument("--md", required=True)
+    s.add_argument("--json", required=True)
+
+    s = sub.add_parser("dvc-yaml", help="write dvc.yaml from params.yaml's grids")
+    s.set_defaults(func=cmd_dvc_yaml)
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--out", default="dvc.yaml")
+    s.add_argument("--check", action="store_true", help="fail if --out is out of date")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if getattr(args, "scale", "") is None:
+            args.scale = load(args.params)["scale"]
+        result = args.func(args)
+    except (ConfigError, DatasetError) as exc:
+        print(f"rise {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

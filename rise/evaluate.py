@@ -1,0 +1,123 @@
+"""Stage `evaluate`: roll a trained policy out from the task's evaluation region.
+
+All episodes of a cell run in lockstep so that the policy denoises one batch per replanning
+step. With a critic (IDQL, RISE) each state gets `num_samples` candidate chunks and the one
+with the highest min(Q1, Q2)(s, first action) is executed (IDQL extraction); without one
+(BC) a single sampled chunk is. Each chunk executes `n_action_steps` actions. Initial states
+depend only on (seed, episode), so every method faces the same starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rise.atomic import atomic_path, write_json
+from rise.envs import make_task
+from rise.train import load_checkpoint
+
+EVAL_REGION = "eval"
+
+
+def _stack(histories: list[list[dict]], keys) -> dict[str, np.ndarray]:
+    return {k: np.stack([np.stack([o[k] for o in h]) for h in histories]) for k in keys}
+
+
+class Planner:
+    """Chooses action chunks for a batch of observation histories."""
+
+    def __init__(self, policy_path: str, critic_path: str | None, num_samples: int,
+                 scheduler: str, inference_steps: int, seed: int):
+        self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy")
+        self.critic = None
+        if critic_path is not None:
+            self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic")
+        self.num_samples = num_samples if self.critic is not None else 1
+        self.sched = self.policy.sampler(scheduler, inference_steps)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def _lowdim(self, obs: dict, norm) -> torch.Tensor:
+        x = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
+        return norm.obs(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1).float()
+
+    @torch.no_grad()
+    def __call__(self, histories: list[list[dict]]) -> np.ndarray:
+        """(B, n_action_steps, action_dim) actions in the environment's units."""
+        keys = self.meta["lowdim_keys"] + self.meta["image_keys"]
+        obs = _stack(histories, keys)
+        images = {k: torch.from_numpy(obs[k]) for k in self.meta["image_keys"]}
+        cond = self.policy.condition(self._lowdim(obs, self.norm), images)
+        n, b = self.num_samples, cond.shape[0]
+        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen)
+        chunks = self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
+        if self.critic is not None:
+            last = {k: v[:, -1] for k, v in obs.items()}
+            low = self._lowdim(last, self.critic_norm).repeat_interleave(n, 0)
+            imgs = {k: torch.from_numpy(last[k]).repeat_interleave(n, 0)
+                    for k in self.meta["image_keys"]}
+            feat = self.critic.encoder(low, imgs)
+            first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
+            best = self.critic.q_min(feat, first).reshape(b, n).argmax(1)
+        else:
+            best = torch.zeros(b, dtype=torch.long)
+        chosen = chunks[torch.arange(b), best]
+        return chosen[:, : self.meta["n_action_steps"]].numpy()
+
+
+def evaluate(*, policy: str, critic: str | None, episodes: int, num_samples: int,
+             scheduler: str, inference_steps: int, seed: int, videos: int, out: str,
+             episodes_out: str, videos_out: str, threads: int = 1) -> dict:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    planner = Planner(policy, critic, num_samples, scheduler, inference_steps, seed)
+    meta = planner.meta
+    cameras = bool(meta["image_keys"])
+    envs = [make_task(meta["task"], cameras=cameras or i < videos) for i in range(episodes)]
+    obs = [env.reset(EVAL_REGION, np.random.default_rng([seed, i])) for i, env in enumerate(envs)]
+    records = [{"episode": i, "init_object": o["object"].round(4).tolist(), "success": False,
+                "steps": 0} for i, o in enumerate(obs)]
+    histories = [[o] * meta["n_obs_steps"] for o in obs]
+    frames = [[o["agentview_image"]] for o in obs[:videos]]
+    active = list(range(episodes))
+    horizon = envs[0].horizon
+    plans: dict[int, np.ndarray] = {}
+    with tqdm(total=horizon, desc=f"evaluate {meta['task']}") as bar:
+        for t in range(horizon):
+            if not active:
+                break
+            if t % meta["n_action_steps"] == 0:
+                chosen = planner([histories[i] for i in active])
+                plans = dict(zip(active, chosen, strict=True))
+            for i in list(active):
+                o = envs[i].step(plans[i][t % meta["n_action_steps"]])
+                histories[i] = histories[i][1:] + [o]
+                records[i]["steps"] = t + 1
+                if i < videos:
+                    frames[i].append(o["agentview_image"])
+                if envs[i].success():
+                    records[i]["success"] = True
+                    active.remove(i)
+            bar.update(1)
+    for env in envs:
+        env.close()
+    successes = sum(r["success"] for r in records)
+    metrics = {"task": meta["task"], "obs": meta["obs"], "seed": seed, "episodes": episodes,
+               "successes": successes, "success_rate": successes / episodes,
+               "mean_steps": float(np.mean([r["steps"] for r in records])),
+               "extraction": planner.critic is not None, "num_samples": planner.num_samples,
+               "scheduler": scheduler, "inference_steps": inference_steps,
+               "region": EVAL_REGION}
+    _write_videos(videos_out, frames)
+    write_json(episodes_out, records)
+    write_json(out, metrics)
+    return metrics
+
+
+def _write_videos(folder: str, frames: list[list[np.ndarray]]) -> None:
+    import imageio.v2 as imageio
+
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        for i, ep in enumerate(frames):
+            imageio.mimsave(tmp / f"episode_{i}.gif", ep[::2], duration=100, loop=0)

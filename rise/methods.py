@@ -1,0 +1,62 @@
+"""The methods of Table I as switches over one pipeline (data, critic, penalty, augmentation).
+
+A method is never a fork of the pipeline: BC, IDQL and RISE differ only in which data they
+train on, whether an IQL critic weights and ranks their actions, whether the spectral-norm
+penalty is on, and whether kNN augmentation pairs are used. A trained variant is named by a
+tag that carries the values it depends on (``rise_lam0.1_eps0.15``), so artifact paths can
+never confuse two values of a swept knob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    nonexpert: bool  # train on expert + non-expert data (else expert only)
+    critic: bool  # IQL critic: advantage weights in training, best-of-N extraction at test
+    lipschitz: bool  # spectral-norm penalty, strength `lambda`
+    augment: bool  # distance-based augmentation, threshold `epsilon`
+
+
+METHODS = {
+    "BC": Method("BC", nonexpert=False, critic=False, lipschitz=False, augment=False),
+    "IDQL": Method("IDQL", nonexpert=True, critic=True, lipschitz=False, augment=False),
+    "RISE": Method("RISE", nonexpert=True, critic=True, lipschitz=True, augment=True),
+}
+
+
+def variant(method: str, lam, eps) -> str:
+    """Tag of a trained policy: method name plus the knob values it depends on.
+
+    `lam` and `eps` are written as given (str of the YAML value, or a DVC `${...}` template),
+    so Snakemake and DVC produce the same path.
+    """
+    m = METHODS[method]
+    tag = m.name.lower()
+    if m.lipschitz:
+        tag += f"_lam{lam}"
+    if m.augment:
+        tag += f"_eps{eps}"
+    return tag
+
+
+def parse_variant(tag: str) -> tuple[Method, dict[str, str]]:
+    """Inverse of `variant`: the method and its knob values as written in the tag
+    ({"lam": "0.1", "eps": "0.15"}); rejects malformed tags."""
+    name, *knobs = tag.split("_")
+    by_tag = {m.lower(): m for m in METHODS}
+    if name not in by_tag:
+        raise ValueError(f"variant {tag!r}: unknown method {name!r}; known: {sorted(METHODS)}")
+    method = METHODS[by_tag[name]]
+    values = {knob[:3]: knob[3:] for knob in knobs}
+    try:
+        [float(v) for v in values.values()]
+    except ValueError:
+        raise ValueError(f"variant {tag!r}: knobs must read lam<number> or eps<number>") from None
+    expected = {k for k, on in (("lam", method.lipschitz), ("eps", method.augment)) if on}
+    if set(values) != expected or len(values) != len(knobs):
+        raise ValueError(f"variant {tag!r}: {method.name} takes knobs {sorted(expected)}")
+    return method, values

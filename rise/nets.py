@@ -1,0 +1,207 @@
+"""Network building blocks shared by every method.
+
+- `ObsEncoder`: low-dim keys concatenated, plus one ResNet18 (GroupNorm, trained from
+  scratch) with a spatial-softmax head per camera, as in Chi et al.'s diffusion policy.
+- `ConditionalUnet1D`: the 1D temporal U-Net with FiLM conditioning on (diffusion step,
+  observation features). diffusers' UNet1DModel has no conditioning input, so it is here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(sizes: list[int], act=nn.ReLU) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def _groups(channels: int) -> int:
+    return max(1, min(32, channels // 4))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.gn1 = nn.GroupNorm(_groups(c_out), c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.gn2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.down = None
+        if stride != 1 or c_in != c_out:
+            self.down = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.GroupNorm(_groups(c_out), c_out)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.gn1(self.conv1(x)))
+        out = self.gn2(self.conv2(out))
+        return F.relu(out + (x if self.down is None else self.down(x)))
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected 2-D image coordinates of `keypoints` learned feature maps (Levine et al.)."""
+
+    def __init__(self, channels: int, keypoints: int = 32):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, keypoints, 1)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        heat = self.proj(x).flatten(2).softmax(-1)  # (B, K, H*W)
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
+            indexing="ij",
+        )
+        grid = torch.stack([xs.flatten(), ys.flatten()], -1)  # (H*W, 2)
+        return (heat @ grid).flatten(1)  # (B, 2K)
+
+
+class ResNet18Encoder(nn.Module):
+    """ResNet18 with GroupNorm and a spatial-softmax head; `width` 64 is the standard size."""
+
+    def __init__(self, width: int = 64, keypoints: int = 32, out_dim: int = 64):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.GroupNorm(_groups(width), width),
+            nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+        )
+        blocks, c = [], width
+        for i, mult in enumerate((1, 2, 4, 8)):
+            stride = 1 if i == 0 else 2
+            blocks += [BasicBlock(c, width * mult, stride), BasicBlock(width * mult, width * mult, 1)]
+            c = width * mult
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = SpatialSoftmax(c, keypoints)
+        self.out = nn.Linear(2 * keypoints, out_dim)
+
+    def forward(self, img):
+        return self.out(self.pool(self.blocks(self.stem(img))))
+
+
+class ObsEncoder(nn.Module):
+    """Features of one observation frame: low-dim vector (already normalised) + cameras.
+
+    Images arrive uint8 (B, H, W, 3); training takes a random `crop`, evaluation the centre.
+    """
+
+    def __init__(self, lowdim_dim: int, image_keys: tuple[str, ...], crop: int, width: int):
+        super().__init__()
+        self.image_keys = tuple(image_keys)
+        self.crop = crop
+        self.cams = nn.ModuleDict({k: ResNet18Encoder(width) for k in self.image_keys})
+        self.out_dim = lowdim_dim + 64 * len(self.image_keys)
+
+    def _crop(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        c = min(self.crop, h, w)
+        if self.training:
+            i = int(torch.randint(0, h - c + 1, ()))
+            j = int(torch.randint(0, w - c + 1, ()))
+        else:
+            i, j = (h - c) // 2, (w - c) // 2
+        return x[..., i : i + c, j : j + c]
+
+    def forward(self, lowdim: torch.Tensor, images: dict[str, torch.Tensor]) -> torch.Tensor:
+        feats = [lowdim]
+        for key in self.image_keys:
+            img = images[key].permute(0, 3, 1, 2).float() / 255.0
+            feats.append(self.cams[key](self._crop(img)))
+        return torch.cat(feats, -1)
+
+
+class SinusoidalPosEmb(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, t):
+        half = self.dim // 2
+        freq = torch.exp(torch.arange(half, device=t.device) * (-math.log(10000) / (half - 1)))
+        arg = t.float()[:, None] * freq[None, :]
+        return torch.cat([arg.sin(), arg.cos()], -1)
+
+
+class Conv1dBlock(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, groups: int = 8):
+        super().__init__(
+            nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), nn.GroupNorm(groups, c_out),
+            nn.Mish(),
+        )
+
+
+class ConditionalResBlock1D(nn.Module):
+    """Two conv blocks; FiLM (per-channel scale and bias) from the conditioning vector."""
+
+    def __init__(self, c_in: int, c_out: int, cond_dim: int, kernel: int = 5):
+        super().__init__()
+        self.block1 = Conv1dBlock(c_in, c_out, kernel)
+        self.block2 = Conv1dBlock(c_out, c_out, kernel)
+        self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * c_out))
+        self.residual = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x, cond):
+        scale, bias = self.film(cond)[:, :, None].chunk(2, dim=1)
+        out = self.block1(x) * scale + bias
+        return self.block2(out) + self.residual(x)
+
+
+class ConditionalUnet1D(nn.Module):
+    """Chi et al.'s temporal U-Net: input (B, T, A) noisy actions, output predicted noise."""
+
+    def __init__(self, action_dim: int, cond_dim: int, down_dims: list[int],
+                 step_embed_dim: int = 128, kernel: int = 5):
+        super().__init__()
+        self.step_embed = nn.Sequential(
+            SinusoidalPosEmb(step_embed_dim), nn.Linear(step_embed_dim, 4 * step_embed_dim),
+            nn.Mish(), nn.Linear(4 * step_embed_dim, step_embed_dim),
+        )
+        cdim = step_embed_dim + cond_dim
+        dims = [action_dim, *down_dims]
+        pairs = list(zip(dims[:-1], dims[1:], strict=True))
+        self.down = nn.ModuleList()
+        for i, (c_in, c_out) in enumerate(pairs):
+            last = i == len(pairs) - 1
+            self.down.append(nn.ModuleList([
+                ConditionalResBlock1D(c_in, c_out, cdim, kernel),
+                ConditionalResBlock1D(c_out, c_out, cdim, kernel),
+                nn.Conv1d(c_out, c_out, 3, 2, 1) if not last else nn.Identity(),
+            ]))
+        mid = down_dims[-1]
+        self.mid = nn.ModuleList([
+            ConditionalResBlock1D(mid, mid, cdim, kernel), ConditionalResBlock1D(mid, mid, cdim, kernel)
+        ])
+        self.up = nn.ModuleList()
+        for c_in, c_out in reversed(pairs[1:]):  # every up level undoes one down-sampling
+            self.up.append(nn.ModuleList([
+                ConditionalResBlock1D(2 * c_out, c_in, cdim, kernel),
+                ConditionalResBlock1D(c_in, c_in, cdim, kernel),
+                nn.ConvTranspose1d(c_in, c_in, 4, 2, 1),
+            ]))
+        self.final = nn.Sequential(
+            Conv1dBlock(down_dims[0], down_dims[0], kernel), nn.Conv1d(down_dims[0], action_dim, 1)
+        )
+
+    def forward(self, sample, timestep, cond):
+        x = sample.transpose(1, 2)  # (B, A, T)
+        t = timestep.expand(x.shape[0]) if timestep.ndim == 1 else timestep
+        c = torch.cat([self.step_embed(t), cond], -1)
+        skips = []
+        for res1, res2, down in self.down:
+            x = res2(res1(x, c), c)
+            skips.append(x)
+            x = down(x)
+        for res in self.mid:
+            x = res(x, c)
+        for res1, res2, up in self.up:
+            x = torch.cat([x, skips.pop()], 1)
+            x = up(res2(res1(x, c), c))
+        return self.final(x).transpose(1, 2)

@@ -1,0 +1,81 @@
+"""Artifact paths: the one place that names every file the workflow writes.
+
+Snakemake's rules (workflow/rules/common.smk) and the DVC pipeline generator
+(rise.dvcgen) both build their paths here, so the two tools read and write the same
+files and `dvc pull` leaves Snakemake nothing to do. Arguments may be real values or
+wildcard/template strings ("{task}", "${obs}").
+"""
+
+from __future__ import annotations
+
+SOURCES = ("expert", "play")  # data sources of a coverage task: expert demos + play
+
+
+def dataset(task, obs, source) -> str:
+    """`lowdim` files hold low-dim keys only; `image` files add the camera frames."""
+    return f"data/{task}/{obs}/{source}.hdf5"
+
+
+def features(task, obs) -> str:
+    return f"features/{task}/{obs}/features.npz"
+
+
+def pairs(task, obs, eps) -> str:
+    return f"augment/{task}/{obs}/eps{eps}/pairs.npz"
+
+
+def pair_stats(task, obs, eps) -> str:
+    return f"augment/{task}/{obs}/eps{eps}/stats.json"
+
+
+def critic_tag(eps) -> str:
+    """Critics differ only by the augmentation they train with ('none' or 'eps<value>')."""
+    return "none" if eps is None else f"eps{eps}"
+
+
+def critic(task, obs, tag, seed) -> str:
+    return f"models/{task}/{obs}/critic-{tag}/seed{seed}/critic.pt"
+
+
+def critic_curve(task, obs, tag, seed) -> str:
+    return f"models/{task}/{obs}/critic-{tag}/seed{seed}/curve.csv"
+
+
+def policy(task, obs, variant, seed) -> str:
+    return f"models/{task}/{obs}/{variant}/seed{seed}/policy.pt"
+
+
+def policy_curve(task, obs, variant, seed) -> str:
+    return f"models/{task}/{obs}/{variant}/seed{seed}/curve.csv"
+
+
+def eval_dir(task, obs, variant, seed) -> str:
+    return f"eval/{task}/{obs}/{variant}/seed{seed}"
+
+
+def eval_metrics(task, obs, variant, seed) -> str:
+    return f"{eval_dir(task, obs, variant, seed)}/metrics.json"
+
+
+def eval_episodes(task, obs, variant, seed) -> str:
+    return f"{eval_dir(task, obs, variant, seed)}/episodes.json"
+
+
+def eval_videos(task, obs, variant, seed) -> str:
+    return f"{eval_dir(task, obs, variant, seed)}/videos"
+
+
+TABLE1 = "results/table1.csv"
+TABLE1_MD = "results/table1.md"
+TABLE1_JSON = "results/table1.json"
+
+
+def table1_cells(tasks, methods, seeds, obs, lam, eps_of) -> dict[tuple[str, str], list[str]]:
+    """(task, method) -> evaluation metrics of every seed: the inputs of Table I.
+
+    `lam` and `eps_of(task)` are the knob values as written in paths (or DVC templates).
+    """
+    from rise.methods import variant
+
+    return {(t, m): [eval_metrics(t, obs, variant(m, lam, eps_of(t)), s) for s in seeds]
+            for t in tasks for m in methods}

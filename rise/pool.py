@@ -1,0 +1,149 @@
+"""Training data: expert and non-expert files side by side, with 1/0 labels and windows.
+
+A training sample is a pair of rows: the *state row* gives the observation history and the
+next observation; the *action row* gives the action chunk, reward and done. Original
+samples pair a row with itself; augmentation pairs (rise.augment) pair a non-expert state
+with a nearby expert (or other play) state's action, as in the paper's Eq. 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rise.data import Dataset, DatasetError, read_dataset, window_index
+from rise.envs import TASKS
+
+EXPERT = "expert"
+
+
+def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(low-dim keys, camera keys) a policy observes: `lowdim` sees the object pose,
+    `image` sees the cameras plus proprioception, as in the paper."""
+    cls = TASKS[task]
+    if obs_mode == "lowdim":
+        return tuple(cls.lowdim_keys), ()
+    return tuple(cls.proprio_keys), tuple(cls.image_keys)
+
+
+class Normalizer:
+    """Low-dim observations to zero mean / unit std; actions from [min, max] to [-1, 1]."""
+
+    def __init__(self, stats: dict[str, torch.Tensor]):
+        self.stats = stats
+
+    @classmethod
+    def fit(cls, lowdim: np.ndarray, actions: np.ndarray) -> Normalizer:
+        lo, hi = actions.min(0), actions.max(0)
+        return cls({
+            "obs_mean": torch.as_tensor(lowdim.mean(0)),
+            "obs_std": torch.as_tensor(lowdim.std(0) + 1e-6),
+            "act_min": torch.as_tensor(lo),
+            "act_scale": torch.as_tensor(np.maximum(hi - lo, 1e-6) / 2),
+        })
+
+    def obs(self, x):
+        return (torch.as_tensor(x) - self.stats["obs_mean"]) / self.stats["obs_std"]
+
+    def act(self, a):
+        return (torch.as_tensor(a) - self.stats["act_min"]) / self.stats["act_scale"] - 1.0
+
+    def unact(self, a):
+        return (torch.as_tensor(a) + 1.0) * self.stats["act_scale"] + self.stats["act_min"]
+
+
+@dataclass
+class Pool:
+    lowdim: np.ndarray
+    next_lowdim: np.ndarray
+    images: dict[str, np.ndarray]
+    next_images: dict[str, np.ndarray]
+    actions: np.ndarray
+    reward: np.ndarray
+    done: np.ndarray
+    episode: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    offsets: dict[str, int]
+    image_keys: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def history_index(self, n_obs: int) -> np.ndarray:
+        """(N, n_obs) rows of each row's observation history."""
+        return window_index(self.episode, self.starts, self.lengths, np.arange(1 - n_obs, 1))
+
+    def chunk_index(self, horizon: int) -> np.ndarray:
+        """(N, horizon) rows of each row's action chunk."""
+        return window_index(self.episode, self.starts, self.lengths, np.arange(horizon))
+
+
+def _lowdim(ds: Dataset, keys, nxt: bool) -> np.ndarray:
+    src = ds.next_obs if nxt else ds.obs
+    return np.concatenate([src[k] for k in keys], -1).astype(np.float32)
+
+
+def load_pool(files: dict[str, str], task: str, obs_mode: str) -> Pool:
+    """Read the given sources (name -> path); rows of the `expert` source get reward 1."""
+    lowdim_keys, image_keys = obs_keys(task, obs_mode)
+    sets = {name: read_dataset(path, lowdim_keys, image_keys) for name, path in files.items()}
+    offsets, n, ep_base = {}, 0, 0
+    episode, starts = [], []
+    for name, ds in sets.items():
+        offsets[name] = n
+        episode.append(ds.episode + ep_base)
+        starts.append(ds.starts + n)
+        n += len(ds)
+        ep_base += len(ds.lengths)
+    acts = {ds.actions.shape[1] for ds in sets.values()}
+    if len(acts) > 1:
+        raise DatasetError(f"action sizes differ between {list(files.values())}: {sorted(acts)}")
+    return Pool(
+        lowdim=np.concatenate([_lowdim(ds, lowdim_keys, False) for ds in sets.values()]),
+        next_lowdim=np.concatenate([_lowdim(ds, lowdim_keys, True) for ds in sets.values()]),
+        images={k: np.concatenate([ds.obs[k] for ds in sets.values()]) for k in image_keys},
+        next_images={k: np.concatenate([ds.next_obs[k] for ds in sets.values()])
+                     for k in image_keys},
+        actions=np.concatenate([ds.actions for ds in sets.values()]),
+        reward=np.concatenate([np.full(len(ds), float(name == EXPERT), np.float32)
+                               for name, ds in sets.items()]),
+        done=np.concatenate([ds.dones for ds in sets.values()]),
+        episode=np.concatenate(episode),
+        starts=np.concatenate(starts),
+        lengths=np.concatenate([ds.lengths for ds in sets.values()]),
+        offsets=offsets,
+        image_keys=image_keys,
+    )
+
+
+def augmented_rows(pool: Pool, pairs_path: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(state rows, action rows) of the augmentation pairs whose sources are in the pool."""
+    if pairs_path is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    with np.load(pairs_path) as z:
+        names = [str(s) for s in z["sources"]]
+        keep = np.isin(z["state_source"], [names.index(s) for s in pool.offsets if s in names])
+        keep &= np.isin(z["action_source"], [names.index(s) for s in pool.offsets if s in names])
+        base = np.array([pool.offsets.get(s, 0) for s in names])
+        states = base[z["state_source"][keep]] + z["state_index"][keep]
+        actions = base[z["action_source"][keep]] + z["action_index"][keep]
+    return states.astype(np.int64), actions.astype(np.int64)
+
+
+def alternating_batches(n_orig: int, n_aug: int, batch_size: int, steps: int,
+                        rng: np.random.Generator):
+    """Yield (kind, indices) for `steps` batches: one epoch of original samples, then one of
+    augmented samples, and so on (the authors' schedule). Without augmentation, only originals."""
+    kinds = [("orig", n_orig)] + ([("aug", n_aug)] if n_aug > 0 else [])
+    done = 0
+    while True:
+        for kind, n in kinds:
+            order = rng.permutation(n)
+            for i in range(0, n, batch_size):
+                if done == steps:
+                    return
+                yield kind, order[i : i + batch_size]
+                done += 1

@@ -1,0 +1,59 @@
+"""Stage `table`: evaluation metrics of every (task, method, seed) -> Table I files.
+
+`table1.csv`: one row per task; per method its mean success rate over seeds (`<M>`) and
+the standard deviation over seeds (`<M>_std`, sample std; 0 with one seed), plus the
+rollouts behind each cell. `table1.md` renders it as the paper does (percent, mean ± std).
+`table1.json` holds the same numbers for `dvc metrics` / `dvc exp show`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from rise.atomic import write_json, write_text
+
+
+def cell_stats(metric_files: list[str]) -> dict:
+    rates, rollouts = [], 0
+    for path in metric_files:
+        with open(path) as f:
+            m = json.load(f)
+        rates.append(m["success_rate"])
+        rollouts += m["episodes"]
+    std = float(np.std(rates, ddof=1)) if len(rates) > 1 else 0.0
+    return {"mean": float(np.mean(rates)), "std": std, "seeds": len(rates), "rollouts": rollouts,
+            "per_seed": rates}
+
+
+def table1(cells: dict[tuple[str, str], list[str]], out_csv: str, out_md: str,
+           out_json: str) -> pd.DataFrame:
+    """`cells`: (task, method) -> metric files (one per seed)."""
+    tasks = list(dict.fromkeys(t for t, _ in cells))
+    methods = list(dict.fromkeys(m for _, m in cells))
+    stats = {key: cell_stats(files) for key, files in cells.items()}
+    rows = []
+    for task in tasks:
+        row = {"task": task}
+        for m in methods:
+            s = stats[(task, m)]
+            row[m], row[f"{m}_std"] = round(s["mean"], 4), round(s["std"], 4)
+        row["rollouts_per_cell"] = max(stats[(task, m)]["rollouts"] for m in methods)
+        row["seeds"] = max(stats[(task, m)]["seeds"] for m in methods)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    write_text(out_csv, df.to_csv(index=False))
+    lines = ["| task | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for task in tasks:
+        cells_md = [f"{100 * stats[(task, m)]['mean']:.1f} ± {100 * stats[(task, m)]['std']:.1f}"
+                    for m in methods]
+        lines.append(f"| {task} | " + " | ".join(cells_md) + " |")
+    n = rows[0]["rollouts_per_cell"] // max(rows[0]["seeds"], 1)
+    lines += ["", f"Success rate (%) on each task's evaluation region, mean ± std over "
+              f"{rows[0]['seeds']} seed(s), {n} rollouts per seed."]
+    write_text(out_md, "\n".join(lines) + "\n")
+    write_json(out_json, {task: {m: {k: v for k, v in stats[(task, m)].items() if k != "per_seed"}
+                                 for m in methods} for task in tasks})
+    return df

@@ -1,0 +1,171 @@
+"""Stages `train-critic` and `train-policy`: data pool in, checkpoint + training curve out.
+
+Checkpoints are plain dicts of tensors and numbers (`torch.save`), loaded with
+`weights_only=True`; they carry what is needed to rebuild the model (sizes, observation
+keys, normaliser), so evaluation needs nothing but the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import torch
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from rise.algos.diffusion_policy import DiffusionPolicy
+from rise.algos.iql import IQLCritic
+from rise.atomic import atomic_path, write_text
+from rise.nets import ObsEncoder
+from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
+
+
+def _encoder(meta: dict) -> ObsEncoder:
+    return ObsEncoder(meta["lowdim_dim"], tuple(meta["image_keys"]), meta["crop"], meta["width"])
+
+
+def build_critic(meta: dict) -> IQLCritic:
+    return IQLCritic(_encoder(meta), meta["action_dim"], meta["hidden"])
+
+
+def build_policy(meta: dict) -> DiffusionPolicy:
+    return DiffusionPolicy(_encoder(meta), meta["action_dim"], meta["horizon"],
+                           meta["n_obs_steps"], meta["down_dims"], meta["diffusion_steps"])
+
+
+def load_checkpoint(path: str, kind: str):
+    """(model in eval mode, meta, normaliser) from a checkpoint written by this module."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("kind") != kind:
+        raise ValueError(f"{path}: expected a {kind} checkpoint, found {ckpt.get('kind')!r}")
+    meta = ckpt["meta"]
+    model = (build_critic if kind == "critic" else build_policy)(meta)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), meta, Normalizer(ckpt["normalizer"])
+
+
+def _save(path: str, kind: str, model, meta: dict, norm: Normalizer) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"kind": kind, "meta": meta, "state_dict": model.state_dict(),
+                    "normalizer": norm.stats}, tmp)
+
+
+def _write_curve(path: str, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def _obs_batch(pool: Pool, norm: Normalizer, rows: np.ndarray, nxt: bool = False):
+    lowdim = pool.next_lowdim if nxt else pool.lowdim
+    images = pool.next_images if nxt else pool.images
+    return (norm.obs(lowdim[rows]).float(),
+            {k: torch.from_numpy(images[k][rows]) for k in pool.image_keys})
+
+
+def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray) -> dict:
+    lowdim, images = _obs_batch(pool, norm, s)
+    next_lowdim, next_images = _obs_batch(pool, norm, s, nxt=True)
+    return {"lowdim": lowdim, "images": images, "next_lowdim": next_lowdim,
+            "next_images": next_images, "action": norm.act(pool.actions[a]).float(),
+            "reward": torch.from_numpy(pool.reward[a]), "done": torch.from_numpy(pool.done[a])}
+
+
+def _seed(seed: int, threads: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return np.random.default_rng(seed)
+
+
+def _training_pairs(pool: Pool, pairs: str | None):
+    orig = np.arange(len(pool))
+    aug_s, aug_a = augmented_rows(pool, pairs)
+    return {"orig": (orig, orig), "aug": (aug_s, aug_a)}
+
+
+def train_critic(*, task: str, obs: str, files: dict[str, str], pairs: str | None, hp: dict,
+                 seed: int, out: str, curve: str, threads: int = 1) -> None:
+    """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
+    rng = _seed(seed, threads)
+    pool = load_pool(files, task, obs)
+    norm = Normalizer.fit(pool.lowdim, pool.actions)
+    samples = _training_pairs(pool, pairs)
+    meta = {"lowdim_dim": pool.lowdim.shape[1], "image_keys": list(pool.image_keys),
+            "crop": hp["crop"], "width": hp["encoder_width"], "action_dim": pool.actions.shape[1],
+            "hidden": hp["hidden"], "task": task, "obs": obs}
+    critic = build_critic(meta).train()
+    opt = torch.optim.Adam([p for p in critic.parameters() if p.requires_grad], lr=hp["lr"])
+    rows = []
+    batches = alternating_batches(len(pool), len(samples["aug"][0]), hp["batch_size"],
+                                  hp["steps"], rng)
+    for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-critic")):
+        s, a = samples[kind][0][idx], samples[kind][1][idx]
+        loss, info = critic.loss(_critic_batch(pool, norm, s, a), hp["discount"], hp["expectile"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        critic.update_targets(hp["tau"])
+        if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
+            rows.append({"step": step, "batch": kind, **{k: round(v, 6) for k, v in info.items()}})
+    _save(out, "critic", critic, meta, norm)
+    _write_curve(curve, rows)
+
+
+def train_policy(*, task: str, obs: str, files: dict[str, str], pairs: str | None,
+                 critic_path: str | None, lam: float, hp: dict, seed: int, out: str, curve: str,
+                 threads: int = 1) -> None:
+    """Diffusion policy; spectral-norm penalty `lam`; advantage weights when a critic is given."""
+    rng = _seed(seed, threads)
+    pool = load_pool(files, task, obs)
+    critic = None
+    if critic_path is not None:
+        critic, _, norm = load_checkpoint(critic_path, "critic")  # same pool, same normaliser
+        critic.requires_grad_(False)
+    else:
+        norm = Normalizer.fit(pool.lowdim, pool.actions)
+    lowdim_keys, image_keys = obs_keys(task, obs)
+    samples = _training_pairs(pool, pairs)
+    meta = {"lowdim_dim": pool.lowdim.shape[1], "image_keys": list(image_keys),
+            "lowdim_keys": list(lowdim_keys), "crop": hp["crop"], "width": hp["encoder_width"],
+            "action_dim": pool.actions.shape[1], "horizon": hp["horizon"],
+            "n_obs_steps": hp["n_obs_steps"], "n_action_steps": hp["n_action_steps"],
+            "down_dims": hp["down_dims"], "diffusion_steps": hp["diffusion_steps"],
+            "lam": lam, "weighting": hp["weighting"] if critic is not None else "none",
+            "task": task, "obs": obs}
+    policy = build_policy(meta).train()
+    ema = EMAModel(policy.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0,
+                   power=hp["ema_power"])
+    opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6)
+    hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
+    rows = []
+    batches = alternating_batches(len(pool), len(samples["aug"][0]), hp["batch_size"],
+                                  hp["steps"], rng)
+    for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
+        s, a = samples[kind][0][idx], samples[kind][1][idx]
+        lowdim, images = _obs_batch(pool, norm, hist[s])
+        actions = norm.act(pool.actions[chunk[a]]).float()
+        weights = None
+        if meta["weighting"] == "advantage":
+            with torch.no_grad():
+                cur_low, cur_img = _obs_batch(pool, norm, s)
+                adv = critic.advantage(cur_low, cur_img, actions[:, 0])
+                weights = torch.exp(adv / hp["beta"]).clamp(max=hp["weight_clip"])
+        bc_loss = policy.loss(lowdim, images, actions, weights)
+        penalty = policy.spectral_penalty()
+        loss = bc_loss + lam * penalty
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ema.step(policy.parameters())
+        if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
+            rows.append({"step": step, "batch": kind, "loss": round(bc_loss.item(), 6),
+                         "spectral_norm": round(penalty.item(), 4),
+                         "weight_mean": round(weights.mean().item(), 4) if weights is not None
+                         else 1.0})
+    ema.copy_to(policy.parameters())
+    _save(out, "policy", policy, meta, norm)
+    _write_curve(curve, rows)

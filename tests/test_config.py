@@ -1,0 +1,66 @@
+"""params.yaml validation names the offending key; methods and dvc.yaml stay consistent."""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rise.config import ConfigError, load, task_epsilon, validate
+from rise.methods import parse_variant, variant
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cfg():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["tasks"].append("no_such_task"), "tasks.1"),
+        (lambda c: c["methods"].append("DQN"), "methods.3"),
+        (lambda c: c.__setitem__("lambda", -0.1), "lambda"),
+        (lambda c: c.__setitem__("epsilon", 2.5), "epsilon"),
+        (lambda c: c.pop("seeds"), "seeds"),
+        (lambda c: c["critic"].pop("expectile"), "critic.expectile"),
+        (lambda c: c["policy"].__setitem__("horizon", "16"), "policy.horizon"),
+        (lambda c: c["scales"]["cpu"]["policy"].__setitem__("steps", 0), "scales.cpu.policy.steps"),
+        (lambda c: c["scales"]["smoke"]["critic"].__setitem__("stepz", 3), "scales.smoke.critic"),
+        (lambda c: c["epsilon_per_task"].__setitem__("other_task", 0.1), "epsilon_per_task.other_task"),
+    ],
+)
+def test_errors_name_the_key(cfg, edit, key):
+    bad = copy.deepcopy(cfg)
+    edit(bad)
+    with pytest.raises(ConfigError, match=re.escape(f"params.yaml: key '{key}'")):
+        validate(bad, "params.yaml")
+
+
+def test_shipped_params_are_valid_and_overrides_apply(cfg):
+    validate(cfg)
+    cfg["epsilon_per_task"] = {"mini_square_peg": 0.08}
+    assert task_epsilon(cfg, "mini_square_peg") == 0.08
+    with pytest.raises(ConfigError, match="no such params file"):
+        load(ROOT / "nope.yaml")
+
+
+def test_variant_tags_round_trip():
+    assert variant("RISE", "0.1", "0.15") == "rise_lam0.1_eps0.15"
+    assert variant("BC", "0.1", "0.15") == "bc"
+    method, knobs = parse_variant("rise_lam1e-05_eps0.15")
+    assert method.name == "RISE" and knobs == {"lam": "1e-05", "eps": "0.15"}
+    for bad in ("rise_lam0.1", "bc_lam0.1", "dqn", "idql_epsx"):
+        with pytest.raises(ValueError):
+            parse_variant(bad)
+
+
+def test_dvc_yaml_is_generated_from_params():
+    out = subprocess.run([sys.executable, "-m", "rise", "dvc-yaml", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

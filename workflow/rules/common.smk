@@ -1,0 +1,56 @@
+# Shared by every rule: validated config, scale sections, artifact paths (rise.paths).
+import yaml
+from snakemake.exceptions import WorkflowError
+
+import rise.config
+from rise import paths as P
+from rise.methods import METHODS, parse_variant, variant
+
+PARAMS = workflow.configfiles[0] if workflow.configfiles else "params.yaml"
+try:
+    rise.config.validate(config, PARAMS)
+except rise.config.ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+# The stages read hyperparameters from PARAMS itself; refuse `--config` overrides of them.
+with open(PARAMS) as _f:
+    _on_disk = yaml.safe_load(_f)
+for _key in (*rise.config.SECTIONS, "scales", "data_seed"):
+    if config[_key] != _on_disk[_key]:
+        raise WorkflowError(
+            f"--config override of '{_key}' is not supported: the stages read it from "
+            f"{PARAMS}; edit it there (overridable: scale, obs, lambda, epsilon, "
+            "epsilon_per_task, tasks, methods, seeds)"
+        )
+
+SCALE = config["scale"]
+OBS = config["obs"]
+RISE = f"rise {{}} --params {PARAMS} --scale {SCALE}"  # rule command prefix
+
+
+def hp(section):
+    return rise.config.section(config, SCALE, section)
+
+
+def eps_str(task):
+    """A task's epsilon as it appears in paths."""
+    return str(config["epsilon_per_task"].get(task, config["epsilon"]))
+
+
+def get_final_output():
+    return [P.TABLE1, P.TABLE1_MD]
+
+
+def table1_cells():
+    return P.table1_cells(config["tasks"], config["methods"], config["seeds"], OBS,
+                          str(config["lambda"]), eps_str)
+
+
+wildcard_constraints:
+    task=r"[a-z0-9_]+",
+    obs=r"lowdim|image",
+    source=r"expert|play",
+    seed=r"\d+",
+    eps=r"[0-9.e+-]+",
+    tag=r"none|eps[0-9.e+-]+",
+    variant=r"[a-z]+(_lam[0-9.e+-]+)?(_eps[0-9.e+-]+)?",

@@ -1,0 +1,30 @@
+def eval_inputs(w):
+    method, knobs = parse_variant(w.variant)
+    inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
+    if method.critic:
+        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
+    return inputs
+
+
+rule evaluate:
+    input:
+        unpack(eval_inputs),
+    output:
+        metrics=P.eval_metrics("{task}", "{obs}", "{variant}", "{seed}"),
+        episodes=P.eval_episodes("{task}", "{obs}", "{variant}", "{seed}"),
+        videos=directory(P.eval_videos("{task}", "{obs}", "{variant}", "{seed}")),
+    params:
+        hp=lambda w: hp("evaluate"),
+        sampler=lambda w: [hp("policy")["inference_scheduler"], hp("policy")["inference_steps"]],
+        critic=lambda w, input: f"--critic {input.critic}" if "critic" in input.keys() else "",
+    log:
+        "logs/evaluate/{task}_{obs}_{variant}_seed{seed}.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/rise.yaml"
+    shell:
+        RISE.format("evaluate") + " --policy {input.policy} {params.critic}"
+        " --seed {wildcards.seed} --out {output.metrics} --episodes-out {output.episodes}"
+        " --videos-out {output.videos} --threads {threads} > {log} 2>&1"
