@@ -30,16 +30,26 @@ def _search(targets: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarra
     return np.sqrt(np.maximum(d2, 0)), pos
 
 
-def find_pairs(feats: dict[str, np.ndarray], grip: dict[str, np.ndarray],
-               episode: dict[str, np.ndarray], step: dict[str, np.ndarray], *, epsilon: float,
-               k: int, play_to_play: bool, skip_play: int, skip_expert: int) -> dict:
+def find_pairs(
+    feats: dict[str, np.ndarray],
+    grip: dict[str, np.ndarray],
+    episode: dict[str, np.ndarray],
+    step: dict[str, np.ndarray],
+    *,
+    epsilon: float,
+    k: int,
+    play_to_play: bool,
+    skip_play: int,
+    skip_expert: int,
+) -> dict:
     """Pairs as parallel arrays (state_source, state_index, action_source, action_index,
     distance), sources coded 0 = expert, 1 = play; plus every query's nearest-expert distance."""
     sources = [EXPERT, PLAY]
     q_rows = np.flatnonzero(step[PLAY] >= skip_play)
     e_rows = np.flatnonzero(step[EXPERT] >= skip_expert)
-    cols = {c: [] for c in ("state_source", "state_index", "action_source", "action_index",
-                            "distance")}
+    cols = {
+        c: [] for c in ("state_source", "state_index", "action_source", "action_index", "distance")
+    }
     nearest = np.full(len(q_rows), np.inf, np.float32)
 
     def add(states, actions, dist, action_source):
@@ -60,8 +70,7 @@ def find_pairs(feats: dict[str, np.ndarray], grip: dict[str, np.ndarray],
         if play_to_play:
             # search deeper, then drop neighbours from the query's own episode
             dist, pos = _search(feats[PLAY][q], feats[PLAY][q], 4 * k + 1)
-            other = (pos >= 0) & (episode[PLAY][q][np.maximum(pos, 0)]
-                                  != episode[PLAY][q][:, None])
+            other = (pos >= 0) & (episode[PLAY][q][np.maximum(pos, 0)] != episode[PLAY][q][:, None])
             ok = other & (dist <= epsilon)
             ok &= np.cumsum(other, axis=1) <= k  # at most k cross-episode neighbours
             qi, ki = np.nonzero(ok)
@@ -75,24 +84,42 @@ def find_pairs(feats: dict[str, np.ndarray], grip: dict[str, np.ndarray],
     return out
 
 
-def augment(*, features: str, epsilon: float, k: int, play_to_play: bool, skip_play: int,
-            skip_expert: int, out: str, stats_out: str) -> dict:
+def augment(
+    *,
+    features: str,
+    epsilon: float,
+    k: int,
+    play_to_play: bool,
+    skip_play: int,
+    skip_expert: int,
+    out: str,
+    stats_out: str,
+) -> dict:
     with np.load(features) as z:
         info = json.loads(str(z["info"]))
-        get = {s: {kind: z[f"{s}{kind}"] for kind in ("", "_gripper", "_episode", "_step")}
-               for s in (EXPERT, PLAY)}
-    pairs = find_pairs({s: v[""] for s, v in get.items()},
-                       {s: v["_gripper"] for s, v in get.items()},
-                       {s: v["_episode"] for s, v in get.items()},
-                       {s: v["_step"] for s, v in get.items()},
-                       epsilon=epsilon, k=k, play_to_play=play_to_play, skip_play=skip_play,
-                       skip_expert=skip_expert)
+        get = {
+            s: {kind: z[f"{s}{kind}"] for kind in ("", "_gripper", "_episode", "_step")}
+            for s in (EXPERT, PLAY)
+        }
+    pairs = find_pairs(
+        {s: v[""] for s, v in get.items()},
+        {s: v["_gripper"] for s, v in get.items()},
+        {s: v["_episode"] for s, v in get.items()},
+        {s: v["_step"] for s, v in get.items()},
+        epsilon=epsilon,
+        k=k,
+        play_to_play=play_to_play,
+        skip_play=skip_play,
+        skip_expert=skip_expert,
+    )
     nearest = pairs.pop("nearest_expert")
     to_expert = pairs["action_source"] == 0
     finite = nearest[np.isfinite(nearest)]
     hist, edges = np.histogram(pairs["distance"], bins=20, range=(0.0, max(epsilon, 1e-6)))
     stats = {
-        "epsilon": epsilon, "k": k, "play_to_play": play_to_play,
+        "epsilon": epsilon,
+        "k": k,
+        "play_to_play": play_to_play,
         "features": info,
         "pairs": int(len(pairs["distance"])),
         "pairs_play_to_expert": int(to_expert.sum()),
@@ -103,8 +130,10 @@ def augment(*, features: str, epsilon: float, k: int, play_to_play: bool, skip_p
             str(q): float(np.quantile(finite, q)) if len(finite) else None
             for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9)
         },
-        "distance_histogram": {"edges": [round(float(e), 4) for e in edges],
-                               "counts": hist.tolist()},
+        "distance_histogram": {
+            "edges": [round(float(e), 4) for e in edges],
+            "counts": hist.tolist(),
+        },
     }
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:

@@ -33,51 +33,95 @@ def cmd_collect(args):
 
     cfg = load(args.params)
     hp = section(cfg, args.scale, "collect")
-    return collect(task=args.task, source=args.source, episodes=hp[f"{args.source}_episodes"],
-                   seed=cfg["data_seed"], cameras=args.obs == "image", out=args.out,
-                   valid_fraction=hp["valid_fraction"])
+    return collect(
+        task=args.task,
+        source=args.source,
+        episodes=hp[f"{args.source}_episodes"],
+        seed=cfg["data_seed"],
+        cameras=args.obs == "image",
+        out=args.out,
+        valid_fraction=hp["valid_fraction"],
+    )
 
 
 def cmd_embed(args):
     from rise.embed import embed
 
     hp = _hp(args, "embed")
-    return embed(task=args.task, obs=args.obs, files=_files(args), weights=hp["weights"],
-                 dim=hp["dim"], batch_size=hp["batch_size"], out=args.out, threads=args.threads)
+    return embed(
+        task=args.task,
+        obs=args.obs,
+        files=_files(args),
+        weights=hp["weights"],
+        dim=hp["dim"],
+        batch_size=hp["batch_size"],
+        out=args.out,
+        threads=args.threads,
+    )
 
 
 def cmd_augment(args):
     from rise.augment import augment
 
     hp = _hp(args, "augment")
-    return augment(features=args.features, epsilon=args.epsilon, k=hp["k"],
-                   play_to_play=hp["play_to_play"], skip_play=hp["skip_play"],
-                   skip_expert=hp["skip_expert"], out=args.out, stats_out=args.stats)
+    return augment(
+        features=args.features,
+        epsilon=args.epsilon,
+        k=hp["k"],
+        play_to_play=hp["play_to_play"],
+        skip_play=hp["skip_play"],
+        skip_expert=hp["skip_expert"],
+        out=args.out,
+        stats_out=args.stats,
+    )
 
 
 def cmd_train_critic(args):
     from rise.train import train_critic
 
-    train_critic(task=args.task, obs=args.obs, files=_files(args), pairs=args.pairs,
-                 hp=_hp(args, "critic"), seed=args.seed, out=args.out, curve=args.curve,
-                 threads=args.threads)
+    train_critic(
+        task=args.task,
+        obs=args.obs,
+        files=_files(args),
+        pairs=args.pairs,
+        hp=_hp(args, "critic"),
+        seed=args.seed,
+        out=args.out,
+        curve=args.curve,
+        threads=args.threads,
+    )
 
 
 def cmd_train_policy(args):
     from rise.train import train_policy
 
     m = METHODS[args.method]
-    checks = [("--play", m.nonexpert, args.play), ("--critic", m.critic, args.critic),
-              ("--pairs", m.augment, args.pairs)]
+    checks = [
+        ("--play", m.nonexpert, args.play),
+        ("--critic", m.critic, args.critic),
+        ("--pairs", m.augment, args.pairs),
+    ]
     for flag, needed, value in checks:
         if needed != (value is not None):
             raise ConfigError(f"method {m.name} {'needs' if needed else 'does not take'} {flag}")
     if args.lam < 0 or (args.lam > 0 and not m.lipschitz):
-        raise ConfigError(f"--lam {args.lam}: method {m.name} takes "
-                          f"{'lambda >= 0' if m.lipschitz else 'no spectral-norm penalty'}")
-    train_policy(task=args.task, obs=args.obs, files=_files(args), pairs=args.pairs,
-                 critic_path=args.critic, lam=args.lam, hp=_hp(args, "policy"), seed=args.seed,
-                 out=args.out, curve=args.curve, threads=args.threads)
+        raise ConfigError(
+            f"--lam {args.lam}: method {m.name} takes "
+            f"{'lambda >= 0' if m.lipschitz else 'no spectral-norm penalty'}"
+        )
+    train_policy(
+        task=args.task,
+        obs=args.obs,
+        files=_files(args),
+        pairs=args.pairs,
+        critic_path=args.critic,
+        lam=args.lam,
+        hp=_hp(args, "policy"),
+        seed=args.seed,
+        out=args.out,
+        curve=args.curve,
+        threads=args.threads,
+    )
 
 
 def cmd_evaluate(args):
@@ -85,11 +129,20 @@ def cmd_evaluate(args):
 
     cfg = load(args.params)
     hp, pol = section(cfg, args.scale, "evaluate"), section(cfg, args.scale, "policy")
-    return evaluate(policy=args.policy, critic=args.critic, episodes=hp["episodes"],
-                    num_samples=hp["num_samples"], scheduler=pol["inference_scheduler"],
-                    inference_steps=pol["inference_steps"], seed=args.seed, videos=hp["videos"],
-                    out=args.out, episodes_out=args.episodes_out, videos_out=args.videos_out,
-                    threads=args.threads)
+    return evaluate(
+        policy=args.policy,
+        critic=args.critic,
+        episodes=hp["episodes"],
+        num_samples=hp["num_samples"],
+        scheduler=pol["inference_scheduler"],
+        inference_steps=pol["inference_steps"],
+        seed=args.seed,
+        videos=hp["videos"],
+        out=args.out,
+        episodes_out=args.episodes_out,
+        videos_out=args.videos_out,
+        threads=args.threads,
+    )
 
 
 def cmd_table(args):
@@ -111,8 +164,10 @@ def cmd_dvc_yaml(args):
     if args.check:
         with open(args.out) as f:
             if f.read() != text:
-                raise ConfigError(f"{args.out} is out of date with {args.params}: run "
-                                  f"`rise dvc-yaml --params {args.params} --out {args.out}`")
+                raise ConfigError(
+                    f"{args.out} is out of date with {args.params}: run "
+                    f"`rise dvc-yaml --params {args.params} --out {args.out}`"
+                )
         return {"up_to_date": args.out}
     from rise.atomic import write_text
 
@@ -153,8 +208,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--stats", required=True)
 
-    for name, func, help_ in (("train-critic", cmd_train_critic, "IQL critic on 1/0 labels"),
-                              ("train-policy", cmd_train_policy, "diffusion policy")):
+    for name, func, help_ in (
+        ("train-critic", cmd_train_critic, "IQL critic on 1/0 labels"),
+        ("train-policy", cmd_train_policy, "diffusion policy"),
+    ):
         s = stage(name, func, help_)
         task_args(s)
         s.add_argument("--expert", required=True)
@@ -178,8 +235,14 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("table", help="Table I from evaluation metrics")
     s.set_defaults(func=cmd_table)
-    s.add_argument("--cell", nargs="+", action="append", required=True,
-                   metavar="TASK METHOD FILE", help="a cell: task, method, metrics files")
+    s.add_argument(
+        "--cell",
+        nargs="+",
+        action="append",
+        required=True,
+        metavar="TASK METHOD FILE",
+        help="a cell: task, method, metrics files",
+    )
     s.add_argument("--out", required=True)
     s.add_argument("--md", required=True)
     s.add_argument("--json", required=True)

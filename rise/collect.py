@@ -37,12 +37,26 @@ def rollout(env, controller, region: str, rng: np.random.Generator, stop_on_succ
         rewards.append(float(success))
         if success and stop_on_success:
             break
-    return {"obs": {k: np.stack(v) for k, v in frames.items()}, "actions": np.stack(actions),
-            "states": np.stack(states), "rewards": np.asarray(rewards), "success": success}
+    return {
+        "obs": {k: np.stack(v) for k, v in frames.items()},
+        "actions": np.stack(actions),
+        "states": np.stack(states),
+        "rewards": np.asarray(rewards),
+        "success": success,
+    }
 
 
-def collect(*, task: str, source: str, episodes: int, seed: int, cameras: bool, out: str,
-            valid_fraction: float = 0.1, max_attempts_factor: int = 3) -> dict:
+def collect(
+    *,
+    task: str,
+    source: str,
+    episodes: int,
+    seed: int,
+    cameras: bool,
+    out: str,
+    valid_fraction: float = 0.1,
+    max_attempts_factor: int = 3,
+) -> dict:
     """Collect `episodes` episodes of `source`; returns counts for the log."""
     if source not in SOURCE_SPECS:
         raise ValueError(f"unknown source {source!r}; known: {sorted(SOURCE_SPECS)}")
@@ -65,6 +79,9 @@ def collect(*, task: str, source: str, episodes: int, seed: int, cameras: bool, 
                 bar.update(1)
     env.close()
     write_dataset(out, kept, env.env_args(), source, valid_fraction)
-    return {"episodes": len(kept), "attempts": attempts,
-            "steps": int(sum(len(e["actions"]) for e in kept)),
-            "success_rate": float(np.mean([e["success"] for e in kept]))}
+    return {
+        "episodes": len(kept),
+        "attempts": attempts,
+        "steps": int(sum(len(e["actions"]) for e in kept)),
+        "success_rate": float(np.mean([e["success"] for e in kept])),
+    }

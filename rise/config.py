@@ -41,7 +41,9 @@ def _describe(err: jsonschema.ValidationError, path: list) -> str:
 def validate(cfg: Any, source: str = "params.yaml") -> dict:
     """Check `cfg` against the schema, every scale preset merged in, and the task registry."""
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(cfg).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(cfg).__name__}"
+        )
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:

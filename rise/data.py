@@ -24,8 +24,9 @@ class DatasetError(ValueError):
     """A dataset file the workflow refuses to use; the message names file, demo and key."""
 
 
-def write_dataset(path, episodes: list[dict], env_args: dict, source: str,
-                  valid_fraction: float = 0.1) -> None:
+def write_dataset(
+    path, episodes: list[dict], env_args: dict, source: str, valid_fraction: float = 0.1
+) -> None:
     """Write episodes atomically. Each episode: obs {key: (T+1, ...)}, actions (T, A),
     states (T+1, S), rewards (T,)."""
     if not episodes:
@@ -55,7 +56,7 @@ def write_dataset(path, episodes: list[dict], env_args: dict, source: str,
             data.attrs["rise_source"] = source
             names = [f"demo_{i}" for i in range(len(episodes))]
             n_valid = int(round(valid_fraction * len(names)))
-            f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid:], dtype="S"))
+            f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid :], dtype="S"))
             f.create_dataset("mask/train", data=np.array(names[: len(names) - n_valid], dtype="S"))
 
 
@@ -148,7 +149,9 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
                     _check_array(path, where, arr, n, image=key in image_keys)
                     if key not in image_keys and arr.ndim == 1:
                         arr = arr[:, None]
-                    cols[group][key].append(arr.astype(np.float32) if key not in image_keys else arr)
+                    cols[group][key].append(
+                        arr.astype(np.float32) if key not in image_keys else arr
+                    )
             d = demo["dones"][()].astype(np.float32)
             _check_array(path, f"{name}/dones", d, n, image=False)
             actions.append(act.astype(np.float32))
@@ -176,8 +179,9 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
     )
 
 
-def window_index(ds_episode: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-                 offsets: np.ndarray) -> np.ndarray:
+def window_index(
+    ds_episode: np.ndarray, starts: np.ndarray, lengths: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
     """Row indices at `offsets` from every row, clamped to the row's own episode.
 
     History (offsets -1, 0) repeats the first frame at an episode start; an action chunk

@@ -52,35 +52,73 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
         eps = _eps(cfg, task)
         for source, path in data.items():
             out[f"collect_{task}_{source}"] = _stage(
-                _base("collect", params_file) + ["--task", task, "--obs", OBS, "--source", source,
-                                                 "--out", path],
-                ["rise/collect.py", "rise/envs"], ["data_seed", "collect", "scales"], [path])
+                _base("collect", params_file)
+                + ["--task", task, "--obs", OBS, "--source", source, "--out", path],
+                ["rise/collect.py", "rise/envs"],
+                ["data_seed", "collect", "scales"],
+                [path],
+            )
         feats = P.features(task, OBS)
         out[f"embed_{task}"] = _stage(
-            _base("embed", params_file) + ["--task", task, "--obs", OBS, "--expert", data["expert"],
-                                           "--play", data["play"], "--out", feats],
-            ["rise/embed.py", data["expert"], data["play"]], ["embed", "scales"], [feats])
+            _base("embed", params_file)
+            + [
+                "--task",
+                task,
+                "--obs",
+                OBS,
+                "--expert",
+                data["expert"],
+                "--play",
+                data["play"],
+                "--out",
+                feats,
+            ],
+            ["rise/embed.py", data["expert"], data["play"]],
+            ["embed", "scales"],
+            [feats],
+        )
         used = [METHODS[m] for m in cfg["methods"]]
         pairs = P.pairs(task, OBS, eps)
         if any(m.augment for m in used):
             stats = P.pair_stats(task, OBS, eps)
             out[f"augment_{task}"] = _stage(
-                _base("augment", params_file) + ["--features", feats, "--epsilon", eps,
-                                                 "--out", pairs, "--stats", stats],
-                ["rise/augment.py", feats], ["augment", "scales"], [pairs],
-                metrics=[{stats: {"cache": True}}])
+                _base("augment", params_file)
+                + ["--features", feats, "--epsilon", eps, "--out", pairs, "--stats", stats],
+                ["rise/augment.py", feats],
+                ["augment", "scales"],
+                [pairs],
+                metrics=[{stats: {"cache": True}}],
+            )
         tags = {P.critic_tag(eps if m.augment else None): m.augment for m in used if m.critic}
         for tag, aug in tags.items():
             ckpt, curve = P.critic(task, OBS, tag, SEEDS), P.critic_curve(task, OBS, tag, SEEDS)
             extra = ["--pairs", pairs] if aug else []
             out[f"critic_{task}_{'aug' if aug else 'noaug'}"] = _stage(
                 _base("train-critic", params_file)
-                + ["--task", task, "--obs", OBS, "--expert", data["expert"], "--play",
-                   data["play"], *extra, "--seed", SEEDS, "--out", ckpt, "--curve", curve],
+                + [
+                    "--task",
+                    task,
+                    "--obs",
+                    OBS,
+                    "--expert",
+                    data["expert"],
+                    "--play",
+                    data["play"],
+                    *extra,
+                    "--seed",
+                    SEEDS,
+                    "--out",
+                    ckpt,
+                    "--curve",
+                    curve,
+                ],
                 ["rise/train.py", "rise/algos/iql.py", data["expert"], data["play"]]
                 + ([pairs] if aug else []),
-                ["critic", "scales"], [ckpt], matrix=seeds,
-                plots=[{curve: {"x": "step", "y": "q_loss", "cache": True}}])
+                ["critic", "scales"],
+                [ckpt],
+                matrix=seeds,
+                plots=[{curve: {"x": "step", "y": "q_loss", "cache": True}}],
+            )
         for m in used:
             tag = variant(m.name, LAM, eps)
             ckpt, curve = P.policy(task, OBS, tag, SEEDS), P.policy_curve(task, OBS, tag, SEEDS)
@@ -96,35 +134,70 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
                 args += ["--lam", LAM]
             out[f"policy_{task}_{m.name}"] = _stage(
                 _base("train-policy", params_file)
-                + ["--task", task, "--obs", OBS, "--method", m.name, *args, "--seed", SEEDS,
-                   "--out", ckpt, "--curve", curve],
+                + [
+                    "--task",
+                    task,
+                    "--obs",
+                    OBS,
+                    "--method",
+                    m.name,
+                    *args,
+                    "--seed",
+                    SEEDS,
+                    "--out",
+                    ckpt,
+                    "--curve",
+                    curve,
+                ],
                 ["rise/train.py", "rise/algos/diffusion_policy.py", *deps],
-                ["policy", "scales"] + (["lambda"] if m.lipschitz else []), [ckpt],
-                matrix=seeds, plots=[{curve: {"x": "step", "y": "loss", "cache": True}}])
+                ["policy", "scales"] + (["lambda"] if m.lipschitz else []),
+                [ckpt],
+                matrix=seeds,
+                plots=[{curve: {"x": "step", "y": "loss", "cache": True}}],
+            )
             metrics = P.eval_metrics(task, OBS, tag, SEEDS)
             critic_args = ["--critic", critic] if m.critic else []
             out[f"evaluate_{task}_{m.name}"] = _stage(
                 _base("evaluate", params_file)
-                + ["--policy", ckpt, *critic_args, "--seed", SEEDS, "--out", metrics,
-                   "--episodes-out", P.eval_episodes(task, OBS, tag, SEEDS),
-                   "--videos-out", P.eval_videos(task, OBS, tag, SEEDS)],
+                + [
+                    "--policy",
+                    ckpt,
+                    *critic_args,
+                    "--seed",
+                    SEEDS,
+                    "--out",
+                    metrics,
+                    "--episodes-out",
+                    P.eval_episodes(task, OBS, tag, SEEDS),
+                    "--videos-out",
+                    P.eval_videos(task, OBS, tag, SEEDS),
+                ],
                 ["rise/evaluate.py", ckpt] + ([critic] if m.critic else []),
                 ["evaluate", "policy.inference_scheduler", "policy.inference_steps", "scales"],
                 [P.eval_episodes(task, OBS, tag, SEEDS), P.eval_videos(task, OBS, tag, SEEDS)],
-                matrix=seeds, metrics=[{metrics: {"cache": True}}])
-    cells = P.table1_cells(cfg["tasks"], cfg["methods"], cfg["seeds"], OBS, LAM,
-                           lambda t: _eps(cfg, t))
+                matrix=seeds,
+                metrics=[{metrics: {"cache": True}}],
+            )
+    cells = P.table1_cells(
+        cfg["tasks"], cfg["methods"], cfg["seeds"], OBS, LAM, lambda t: _eps(cfg, t)
+    )
     cmd = ["rise", "table"]
     for (task, method), files in cells.items():
         cmd += ["--cell", task, method, *files]
     cmd += ["--out", P.TABLE1, "--md", P.TABLE1_MD, "--json", P.TABLE1_JSON]
-    out["table1"] = _stage(cmd, ["rise/tables.py"] + [f for fs in cells.values() for f in fs], [],
-                           [P.TABLE1, P.TABLE1_MD], metrics=[{P.TABLE1_JSON: {"cache": True}}])
+    out["table1"] = _stage(
+        cmd,
+        ["rise/tables.py"] + [f for fs in cells.values() for f in fs],
+        [],
+        [P.TABLE1, P.TABLE1_MD],
+        metrics=[{P.TABLE1_JSON: {"cache": True}}],
+    )
     out["table1"].pop("params")
     return out
 
 
 def render(cfg: dict, params_file: str = "params.yaml") -> str:
-    body = yaml.safe_dump({"stages": stages(cfg, params_file)}, sort_keys=False, width=100,
-                          default_flow_style=False)
+    body = yaml.safe_dump(
+        {"stages": stages(cfg, params_file)}, sort_keys=False, width=100, default_flow_style=False
+    )
     return HEADER + body

@@ -41,13 +41,21 @@ def dinov2(weights: str, seed: int = 0):
     from transformers import Dinov2Config, Dinov2Model
 
     if weights == "random":
-        print("=" * 78 + "\nWARNING: embed.weights=random: DINOv2 ViT-S/14 with RANDOM weights.\n"
-              "Its features are NOT semantic; augmentation pairs from them only exercise the\n"
-              "code path. Set embed.weights to facebook/dinov2-small or a local copy for real\n"
-              "runs.\n" + "=" * 78, file=sys.stderr)
+        print(
+            "=" * 78 + "\nWARNING: embed.weights=random: DINOv2 ViT-S/14 with RANDOM weights.\n"
+            "Its features are NOT semantic; augmentation pairs from them only exercise the\n"
+            "code path. Set embed.weights to facebook/dinov2-small or a local copy for real\n"
+            "runs.\n" + "=" * 78,
+            file=sys.stderr,
+        )
         torch.manual_seed(seed)
-        cfg = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
-                           intermediate_size=1536, patch_size=14)
+        cfg = Dinov2Config(
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            patch_size=14,
+        )
         return Dinov2Model(cfg).eval()
     return Dinov2Model.from_pretrained(weights).eval()
 
@@ -82,17 +90,29 @@ def gripper_state(openings: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: (v < mid).astype(np.int8) for k, v in openings.items()}
 
 
-def embed(*, task: str, obs: str, files: dict[str, str], weights: str, dim: int,
-          batch_size: int, out: str, seed: int = 0, threads: int = 1) -> dict:
-    torch.set_num_threads(threads)
+def embed(
+    *,
+    task: str,
+    obs: str,
+    files: dict[str, str],
+    weights: str,
+    dim: int,
+    batch_size: int,
+    out: str,
+    seed: int = 0,
+    threads: int = 1,
+) -> dict:
+    if threads > 0:
+        torch.set_num_threads(threads)
     cls = TASKS[task]
     image_keys = tuple(cls.image_keys) if obs == "image" else ()
     sets = {s: read_dataset(p, cls.lowdim_keys, image_keys) for s, p in files.items()}
     sizes = [len(ds) for ds in sets.values()]
     splits = np.cumsum(sizes)[:-1]
     if obs == "lowdim":
-        x = np.concatenate([np.concatenate([ds.obs[k] for k in cls.lowdim_keys], -1)
-                            for ds in sets.values()])
+        x = np.concatenate(
+            [np.concatenate([ds.obs[k] for k in cls.lowdim_keys], -1) for ds in sets.values()]
+        )
         feats = unit((x - x.mean(0)) / (x.std(0) + 1e-6))
         info = {"features": "lowdim", "keys": list(cls.lowdim_keys), "semantic": True}
     else:
@@ -100,14 +120,20 @@ def embed(*, task: str, obs: str, files: dict[str, str], weights: str, dim: int,
         cams = []
         for key in image_keys:
             imgs = np.concatenate([ds.obs[key] for ds in sets.values()])
-            cams.append(unit(pca(patch_tokens(model, imgs, batch_size, f"dinov2 {key}"), dim,
-                                 seed)))
+            cams.append(
+                unit(pca(patch_tokens(model, imgs, batch_size, f"dinov2 {key}"), dim, seed))
+            )
         feats = unit(np.concatenate(cams, -1))
-        info = {"features": "dinov2-vits14", "weights": weights, "pca_dim": dim,
-                "cameras": list(image_keys), "semantic": weights != "random"}
+        info = {
+            "features": "dinov2-vits14",
+            "weights": weights,
+            "pca_dim": dim,
+            "cameras": list(image_keys),
+            "semantic": weights != "random",
+        }
     grip = gripper_state({s: ds.obs[GRIPPER_KEY].mean(-1) for s, ds in sets.items()})
     arrays = {}
-    for (source, part) in zip(sets, np.split(feats, splits), strict=True):
+    for source, part in zip(sets, np.split(feats, splits), strict=True):
         arrays[source] = part
         arrays[f"{source}_gripper"] = grip[source]
         arrays[f"{source}_episode"] = sets[source].episode

@@ -27,8 +27,15 @@ def _stack(histories: list[list[dict]], keys) -> dict[str, np.ndarray]:
 class Planner:
     """Chooses action chunks for a batch of observation histories."""
 
-    def __init__(self, policy_path: str, critic_path: str | None, num_samples: int,
-                 scheduler: str, inference_steps: int, seed: int):
+    def __init__(
+        self,
+        policy_path: str,
+        critic_path: str | None,
+        num_samples: int,
+        scheduler: str,
+        inference_steps: int,
+        seed: int,
+    ):
         self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy")
         self.critic = None
         if critic_path is not None:
@@ -54,8 +61,10 @@ class Planner:
         if self.critic is not None:
             last = {k: v[:, -1] for k, v in obs.items()}
             low = self._lowdim(last, self.critic_norm).repeat_interleave(n, 0)
-            imgs = {k: torch.from_numpy(last[k]).repeat_interleave(n, 0)
-                    for k in self.meta["image_keys"]}
+            imgs = {
+                k: torch.from_numpy(last[k]).repeat_interleave(n, 0)
+                for k in self.meta["image_keys"]
+            }
             feat = self.critic.encoder(low, imgs)
             first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
             best = self.critic.q_min(feat, first).reshape(b, n).argmax(1)
@@ -65,18 +74,33 @@ class Planner:
         return chosen[:, : self.meta["n_action_steps"]].numpy()
 
 
-def evaluate(*, policy: str, critic: str | None, episodes: int, num_samples: int,
-             scheduler: str, inference_steps: int, seed: int, videos: int, out: str,
-             episodes_out: str, videos_out: str, threads: int = 1) -> dict:
+def evaluate(
+    *,
+    policy: str,
+    critic: str | None,
+    episodes: int,
+    num_samples: int,
+    scheduler: str,
+    inference_steps: int,
+    seed: int,
+    videos: int,
+    out: str,
+    episodes_out: str,
+    videos_out: str,
+    threads: int = 1,
+) -> dict:
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     planner = Planner(policy, critic, num_samples, scheduler, inference_steps, seed)
     meta = planner.meta
     cameras = bool(meta["image_keys"])
     envs = [make_task(meta["task"], cameras=cameras or i < videos) for i in range(episodes)]
     obs = [env.reset(EVAL_REGION, np.random.default_rng([seed, i])) for i, env in enumerate(envs)]
-    records = [{"episode": i, "init_object": o["object"].round(4).tolist(), "success": False,
-                "steps": 0} for i, o in enumerate(obs)]
+    records = [
+        {"episode": i, "init_object": o["object"].round(4).tolist(), "success": False, "steps": 0}
+        for i, o in enumerate(obs)
+    ]
     histories = [[o] * meta["n_obs_steps"] for o in obs]
     frames = [[o["agentview_image"]] for o in obs[:videos]]
     active = list(range(episodes))
@@ -102,12 +126,20 @@ def evaluate(*, policy: str, critic: str | None, episodes: int, num_samples: int
     for env in envs:
         env.close()
     successes = sum(r["success"] for r in records)
-    metrics = {"task": meta["task"], "obs": meta["obs"], "seed": seed, "episodes": episodes,
-               "successes": successes, "success_rate": successes / episodes,
-               "mean_steps": float(np.mean([r["steps"] for r in records])),
-               "extraction": planner.critic is not None, "num_samples": planner.num_samples,
-               "scheduler": scheduler, "inference_steps": inference_steps,
-               "region": EVAL_REGION}
+    metrics = {
+        "task": meta["task"],
+        "obs": meta["obs"],
+        "seed": seed,
+        "episodes": episodes,
+        "successes": successes,
+        "success_rate": successes / episodes,
+        "mean_steps": float(np.mean([r["steps"] for r in records])),
+        "extraction": planner.critic is not None,
+        "num_samples": planner.num_samples,
+        "scheduler": scheduler,
+        "inference_steps": inference_steps,
+        "region": EVAL_REGION,
+    }
     _write_videos(videos_out, frames)
     write_json(episodes_out, records)
     write_json(out, metrics)

@@ -58,7 +58,8 @@ class SpatialSoftmax(nn.Module):
         b, _, h, w = x.shape
         heat = self.proj(x).flatten(2).softmax(-1)  # (B, K, H*W)
         ys, xs = torch.meshgrid(
-            torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
+            torch.linspace(-1, 1, h, device=x.device),
+            torch.linspace(-1, 1, w, device=x.device),
             indexing="ij",
         )
         grid = torch.stack([xs.flatten(), ys.flatten()], -1)  # (H*W, 2)
@@ -71,13 +72,18 @@ class ResNet18Encoder(nn.Module):
     def __init__(self, width: int = 64, keypoints: int = 32, out_dim: int = 64):
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.GroupNorm(_groups(width), width),
-            nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+            nn.Conv2d(3, width, 7, 2, 3, bias=False),
+            nn.GroupNorm(_groups(width), width),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
         )
         blocks, c = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             stride = 1 if i == 0 else 2
-            blocks += [BasicBlock(c, width * mult, stride), BasicBlock(width * mult, width * mult, 1)]
+            blocks += [
+                BasicBlock(c, width * mult, stride),
+                BasicBlock(width * mult, width * mult, 1),
+            ]
             c = width * mult
         self.blocks = nn.Sequential(*blocks)
         self.pool = SpatialSoftmax(c, keypoints)
@@ -133,7 +139,8 @@ class SinusoidalPosEmb(nn.Module):
 class Conv1dBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, groups: int = 8):
         super().__init__(
-            nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2), nn.GroupNorm(groups, c_out),
+            nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2),
+            nn.GroupNorm(groups, c_out),
             nn.Mish(),
         )
 
@@ -157,12 +164,20 @@ class ConditionalResBlock1D(nn.Module):
 class ConditionalUnet1D(nn.Module):
     """Chi et al.'s temporal U-Net: input (B, T, A) noisy actions, output predicted noise."""
 
-    def __init__(self, action_dim: int, cond_dim: int, down_dims: list[int],
-                 step_embed_dim: int = 128, kernel: int = 5):
+    def __init__(
+        self,
+        action_dim: int,
+        cond_dim: int,
+        down_dims: list[int],
+        step_embed_dim: int = 128,
+        kernel: int = 5,
+    ):
         super().__init__()
         self.step_embed = nn.Sequential(
-            SinusoidalPosEmb(step_embed_dim), nn.Linear(step_embed_dim, 4 * step_embed_dim),
-            nn.Mish(), nn.Linear(4 * step_embed_dim, step_embed_dim),
+            SinusoidalPosEmb(step_embed_dim),
+            nn.Linear(step_embed_dim, 4 * step_embed_dim),
+            nn.Mish(),
+            nn.Linear(4 * step_embed_dim, step_embed_dim),
         )
         cdim = step_embed_dim + cond_dim
         dims = [action_dim, *down_dims]
@@ -170,22 +185,33 @@ class ConditionalUnet1D(nn.Module):
         self.down = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(pairs):
             last = i == len(pairs) - 1
-            self.down.append(nn.ModuleList([
-                ConditionalResBlock1D(c_in, c_out, cdim, kernel),
-                ConditionalResBlock1D(c_out, c_out, cdim, kernel),
-                nn.Conv1d(c_out, c_out, 3, 2, 1) if not last else nn.Identity(),
-            ]))
+            self.down.append(
+                nn.ModuleList(
+                    [
+                        ConditionalResBlock1D(c_in, c_out, cdim, kernel),
+                        ConditionalResBlock1D(c_out, c_out, cdim, kernel),
+                        nn.Conv1d(c_out, c_out, 3, 2, 1) if not last else nn.Identity(),
+                    ]
+                )
+            )
         mid = down_dims[-1]
-        self.mid = nn.ModuleList([
-            ConditionalResBlock1D(mid, mid, cdim, kernel), ConditionalResBlock1D(mid, mid, cdim, kernel)
-        ])
+        self.mid = nn.ModuleList(
+            [
+                ConditionalResBlock1D(mid, mid, cdim, kernel),
+                ConditionalResBlock1D(mid, mid, cdim, kernel),
+            ]
+        )
         self.up = nn.ModuleList()
         for c_in, c_out in reversed(pairs[1:]):  # every up level undoes one down-sampling
-            self.up.append(nn.ModuleList([
-                ConditionalResBlock1D(2 * c_out, c_in, cdim, kernel),
-                ConditionalResBlock1D(c_in, c_in, cdim, kernel),
-                nn.ConvTranspose1d(c_in, c_in, 4, 2, 1),
-            ]))
+            self.up.append(
+                nn.ModuleList(
+                    [
+                        ConditionalResBlock1D(2 * c_out, c_in, cdim, kernel),
+                        ConditionalResBlock1D(c_in, c_in, cdim, kernel),
+                        nn.ConvTranspose1d(c_in, c_in, 4, 2, 1),
+                    ]
+                )
+            )
         self.final = nn.Sequential(
             Conv1dBlock(down_dims[0], down_dims[0], kernel), nn.Conv1d(down_dims[0], action_dim, 1)
         )

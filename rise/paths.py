@@ -77,5 +77,8 @@ def table1_cells(tasks, methods, seeds, obs, lam, eps_of) -> dict[tuple[str, str
     """
     from rise.methods import variant
 
-    return {(t, m): [eval_metrics(t, obs, variant(m, lam, eps_of(t)), s) for s in seeds]
-            for t in tasks for m in methods}
+    return {
+        (t, m): [eval_metrics(t, obs, variant(m, lam, eps_of(t)), s) for s in seeds]
+        for t in tasks
+        for m in methods
+    }

@@ -37,12 +37,14 @@ class Normalizer:
     @classmethod
     def fit(cls, lowdim: np.ndarray, actions: np.ndarray) -> Normalizer:
         lo, hi = actions.min(0), actions.max(0)
-        return cls({
-            "obs_mean": torch.as_tensor(lowdim.mean(0)),
-            "obs_std": torch.as_tensor(lowdim.std(0) + 1e-6),
-            "act_min": torch.as_tensor(lo),
-            "act_scale": torch.as_tensor(np.maximum(hi - lo, 1e-6) / 2),
-        })
+        return cls(
+            {
+                "obs_mean": torch.as_tensor(lowdim.mean(0)),
+                "obs_std": torch.as_tensor(lowdim.std(0) + 1e-6),
+                "act_min": torch.as_tensor(lo),
+                "act_scale": torch.as_tensor(np.maximum(hi - lo, 1e-6) / 2),
+            }
+        )
 
     def obs(self, x):
         return (torch.as_tensor(x) - self.stats["obs_mean"]) / self.stats["obs_std"]
@@ -105,11 +107,13 @@ def load_pool(files: dict[str, str], task: str, obs_mode: str) -> Pool:
         lowdim=np.concatenate([_lowdim(ds, lowdim_keys, False) for ds in sets.values()]),
         next_lowdim=np.concatenate([_lowdim(ds, lowdim_keys, True) for ds in sets.values()]),
         images={k: np.concatenate([ds.obs[k] for ds in sets.values()]) for k in image_keys},
-        next_images={k: np.concatenate([ds.next_obs[k] for ds in sets.values()])
-                     for k in image_keys},
+        next_images={
+            k: np.concatenate([ds.next_obs[k] for ds in sets.values()]) for k in image_keys
+        },
         actions=np.concatenate([ds.actions for ds in sets.values()]),
-        reward=np.concatenate([np.full(len(ds), float(name == EXPERT), np.float32)
-                               for name, ds in sets.items()]),
+        reward=np.concatenate(
+            [np.full(len(ds), float(name == EXPERT), np.float32) for name, ds in sets.items()]
+        ),
         done=np.concatenate([ds.dones for ds in sets.values()]),
         episode=np.concatenate(episode),
         starts=np.concatenate(starts),
@@ -133,8 +137,9 @@ def augmented_rows(pool: Pool, pairs_path: str | None) -> tuple[np.ndarray, np.n
     return states.astype(np.int64), actions.astype(np.int64)
 
 
-def alternating_batches(n_orig: int, n_aug: int, batch_size: int, steps: int,
-                        rng: np.random.Generator):
+def alternating_batches(
+    n_orig: int, n_aug: int, batch_size: int, steps: int, rng: np.random.Generator
+):
     """Yield (kind, indices) for `steps` batches: one epoch of original samples, then one of
     augmented samples, and so on (the authors' schedule). Without augmentation, only originals."""
     kinds = [("orig", n_orig)] + ([("aug", n_aug)] if n_aug > 0 else [])

@@ -3,12 +3,14 @@
 `table1.csv`: one row per task; per method its mean success rate over seeds (`<M>`) and
 the standard deviation over seeds (`<M>_std`, sample std; 0 with one seed), plus the
 rollouts behind each cell. `table1.md` renders it as the paper does (percent, mean ± std).
-`table1.json` holds the same numbers for `dvc metrics` / `dvc exp show`.
+`table1.json` holds the same numbers for `dvc metrics` / `dvc exp show`, and the variant
+(method + lambda/epsilon) that produced each cell.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,12 +26,19 @@ def cell_stats(metric_files: list[str]) -> dict:
         rates.append(m["success_rate"])
         rollouts += m["episodes"]
     std = float(np.std(rates, ddof=1)) if len(rates) > 1 else 0.0
-    return {"mean": float(np.mean(rates)), "std": std, "seeds": len(rates), "rollouts": rollouts,
-            "per_seed": rates}
+    return {
+        "mean": float(np.mean(rates)),
+        "std": std,
+        "seeds": len(rates),
+        "rollouts": rollouts,
+        "variant": ",".join(sorted({Path(p).parts[-3] for p in metric_files})),  # eval/T/O/<v>/
+        "per_seed": rates,
+    }
 
 
-def table1(cells: dict[tuple[str, str], list[str]], out_csv: str, out_md: str,
-           out_json: str) -> pd.DataFrame:
+def table1(
+    cells: dict[tuple[str, str], list[str]], out_csv: str, out_md: str, out_json: str
+) -> pd.DataFrame:
     """`cells`: (task, method) -> metric files (one per seed)."""
     tasks = list(dict.fromkeys(t for t, _ in cells))
     methods = list(dict.fromkeys(m for _, m in cells))
@@ -47,13 +56,27 @@ def table1(cells: dict[tuple[str, str], list[str]], out_csv: str, out_md: str,
     write_text(out_csv, df.to_csv(index=False))
     lines = ["| task | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for task in tasks:
-        cells_md = [f"{100 * stats[(task, m)]['mean']:.1f} ± {100 * stats[(task, m)]['std']:.1f}"
-                    for m in methods]
+        cells_md = [
+            f"{100 * stats[(task, m)]['mean']:.1f} ± {100 * stats[(task, m)]['std']:.1f}"
+            for m in methods
+        ]
         lines.append(f"| {task} | " + " | ".join(cells_md) + " |")
     n = rows[0]["rollouts_per_cell"] // max(rows[0]["seeds"], 1)
-    lines += ["", f"Success rate (%) on each task's evaluation region, mean ± std over "
-              f"{rows[0]['seeds']} seed(s), {n} rollouts per seed."]
+    lines += [
+        "",
+        f"Success rate (%) on each task's evaluation region, mean ± std over "
+        f"{rows[0]['seeds']} seed(s), {n} rollouts per seed. Variants: "
+        + ", ".join(f"{m} = `{stats[(tasks[0], m)]['variant']}`" for m in methods)
+        + ".",
+    ]
     write_text(out_md, "\n".join(lines) + "\n")
-    write_json(out_json, {task: {m: {k: v for k, v in stats[(task, m)].items() if k != "per_seed"}
-                                 for m in methods} for task in tasks})
+    write_json(
+        out_json,
+        {
+            task: {
+                m: {k: v for k, v in stats[(task, m)].items() if k != "per_seed"} for m in methods
+            }
+            for task in tasks
+        },
+    )
     return df

@@ -28,10 +28,17 @@ def test_spectral_norm_is_largest_singular_value():
 
 def test_penalty_gradient_shrinks_the_policy_head():
     torch.manual_seed(0)
-    pol = DiffusionPolicy(ObsEncoder(3, (), 8, 8), action_dim=2, horizon=4, n_obs_steps=2,
-                          down_dims=[16], diffusion_steps=10)
+    pol = DiffusionPolicy(
+        ObsEncoder(3, (), 8, 8),
+        action_dim=2,
+        horizon=4,
+        n_obs_steps=2,
+        down_dims=[16],
+        diffusion_steps=10,
+    )
     assert pol.spectral_penalty().item() == pytest.approx(
-        torch.linalg.svdvals(pol.lipschitz_head[-1].weight)[0].item(), rel=1e-5)
+        torch.linalg.svdvals(pol.lipschitz_head[-1].weight)[0].item(), rel=1e-5
+    )
     opt = torch.optim.SGD(pol.lipschitz_head.parameters(), lr=0.05)
     before = pol.spectral_penalty().item()
     for _ in range(20):

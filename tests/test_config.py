@@ -32,7 +32,10 @@ def cfg():
         (lambda c: c["policy"].__setitem__("horizon", "16"), "policy.horizon"),
         (lambda c: c["scales"]["cpu"]["policy"].__setitem__("steps", 0), "scales.cpu.policy.steps"),
         (lambda c: c["scales"]["smoke"]["critic"].__setitem__("stepz", 3), "scales.smoke.critic"),
-        (lambda c: c["epsilon_per_task"].__setitem__("other_task", 0.1), "epsilon_per_task.other_task"),
+        (
+            lambda c: c["epsilon_per_task"].__setitem__("other_task", 0.1),
+            "epsilon_per_task.other_task",
+        ),
     ],
 )
 def test_errors_name_the_key(cfg, edit, key):
@@ -61,6 +64,10 @@ def test_variant_tags_round_trip():
 
 
 def test_dvc_yaml_is_generated_from_params():
-    out = subprocess.run([sys.executable, "-m", "rise", "dvc-yaml", "--check"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "rise", "dvc-yaml", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr

@@ -8,12 +8,18 @@ from rise.data import DatasetError, read_dataset, window_index, write_dataset
 
 
 def episode(rng, n, images=True):
-    obs = {"eef_pos": rng.normal(size=(n + 1, 3)).astype(np.float32),
-           "gripper_qpos": rng.normal(size=(n + 1, 2)).astype(np.float32)}
+    obs = {
+        "eef_pos": rng.normal(size=(n + 1, 3)).astype(np.float32),
+        "gripper_qpos": rng.normal(size=(n + 1, 2)).astype(np.float32),
+    }
     if images:
         obs["agentview_image"] = rng.integers(0, 255, (n + 1, 8, 8, 3), dtype=np.uint8)
-    return {"obs": obs, "actions": rng.uniform(-1, 1, (n, 5)).astype(np.float32),
-            "states": rng.normal(size=(n + 1, 7)), "rewards": np.zeros(n)}
+    return {
+        "obs": obs,
+        "actions": rng.uniform(-1, 1, (n, 5)).astype(np.float32),
+        "states": rng.normal(size=(n + 1, 7)),
+        "rewards": np.zeros(n),
+    }
 
 
 @pytest.fixture
@@ -32,7 +38,9 @@ def test_round_trip(written):
     assert len(ds) == 16 and ds.lengths.tolist() == [5, 7, 4] and ds.starts.tolist() == [0, 5, 12]
     np.testing.assert_array_equal(ds.obs["eef_pos"][5:12], eps[1]["obs"]["eef_pos"][:-1])
     np.testing.assert_array_equal(ds.next_obs["eef_pos"][5:12], eps[1]["obs"]["eef_pos"][1:])
-    np.testing.assert_array_equal(ds.obs["agentview_image"][12:], eps[2]["obs"]["agentview_image"][:-1])
+    np.testing.assert_array_equal(
+        ds.obs["agentview_image"][12:], eps[2]["obs"]["agentview_image"][:-1]
+    )
     np.testing.assert_array_equal(ds.actions[:5], eps[0]["actions"])
     assert ds.dones.tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
     with h5py.File(path) as f:
@@ -62,10 +70,19 @@ def test_windows_clamp_to_episode():
 @pytest.mark.parametrize(
     "corrupt, message",
     [
-        (lambda f: f["data/demo_1/obs/eef_pos"].__setitem__((0, 0), np.nan), "demo_1/obs/eef_pos contains NaN"),
-        (lambda f: f.__delitem__("data/demo_0/next_obs/gripper_qpos"), "demo_0/next_obs/gripper_qpos is missing"),
+        (
+            lambda f: f["data/demo_1/obs/eef_pos"].__setitem__((0, 0), np.nan),
+            "demo_1/obs/eef_pos contains NaN",
+        ),
+        (
+            lambda f: f.__delitem__("data/demo_0/next_obs/gripper_qpos"),
+            "demo_0/next_obs/gripper_qpos is missing",
+        ),
         (lambda f: f.__delitem__("data/demo_2/actions"), "demo_2 has no 'actions'"),
-        (lambda f: f["data/demo_0"].attrs.__setitem__("num_samples", 9), "demo_0 attrs num_samples=9"),
+        (
+            lambda f: f["data/demo_0"].attrs.__setitem__("num_samples", 9),
+            "demo_0 attrs num_samples=9",
+        ),
     ],
 )
 def test_bad_files_name_demo_and_key(written, corrupt, message):

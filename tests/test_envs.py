@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rise.envs import TASKS, MiniSquarePeg, make_task
+from rise.envs.mini import quat_yaw
 
 OPEN, CLOSE = -1.0, 1.0
 
@@ -151,6 +152,21 @@ def test_play_moves_the_nut_without_completing_the_task(env):
     assert moved == 3
 
 
+def test_play_covers_the_expert_and_eval_regions(env):
+    """Play must visit eval-region states and expert-region states (where stitching ends)."""
+    visits = {"expert": 0, "eval": 0}
+    for seed in range(20):
+        trajectory = rollout(env, "scripted_play", "play", seed=100 + seed)
+        poses = np.array([[*o["object"][:3], quat_yaw(o["object"][3:])] for o in trajectory])
+        resting = poses[poses[:, 2] < env.NUT_HALF_H + 0.002]
+        for region in visits:
+            low, high = env.REGIONS[region]
+            visits[region] += np.all(
+                (resting[:, [0, 1, 3]] >= low) & (resting[:, [0, 1, 3]] <= high), axis=1
+            ).any()
+    assert visits["expert"] >= 2 and visits["eval"] >= 2, visits
+
+
 def test_camera_images():
     env = make_task("mini_square_peg", cameras=True, image_size=84)
     try:
@@ -159,10 +175,11 @@ def test_camera_images():
             image = obs[key]
             assert image.shape == (84, 84, 3) and image.dtype == np.uint8, key
             assert image.std() > 5, key
-        # Upright: agentview sees empty (black) space above the table's far edge, and the
-        # table's lit near half in the lower part of the image.
-        agentview = obs["agentview_image"].astype(float)
-        assert agentview[:5].mean() + 30 < agentview[55:70].mean()
+        # Upright: agentview sees black space above the table's far edge at the top, and the
+        # table's near half (brighter, under the headlight) in the lower part of the image.
+        rows = obs["agentview_image"].astype(float).mean(axis=(1, 2))
+        assert rows[:5].max() < 5
+        assert rows[55:70].mean() > rows[15:30].mean() + 30
         moved = env.step(np.array([1.0, 0, 0, 0, OPEN]))
         assert not np.array_equal(moved["eye_in_hand_image"], obs["eye_in_hand_image"])
     finally:

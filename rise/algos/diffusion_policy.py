@@ -25,8 +25,15 @@ def spectral_norm(weight: torch.Tensor) -> torch.Tensor:
 
 
 class DiffusionPolicy(nn.Module):
-    def __init__(self, encoder: ObsEncoder, action_dim: int, horizon: int, n_obs_steps: int,
-                 down_dims: list[int], diffusion_steps: int):
+    def __init__(
+        self,
+        encoder: ObsEncoder,
+        action_dim: int,
+        horizon: int,
+        n_obs_steps: int,
+        down_dims: list[int],
+        diffusion_steps: int,
+    ):
         super().__init__()
         self.encoder = encoder
         self.action_dim, self.horizon, self.n_obs_steps = action_dim, horizon, n_obs_steps
@@ -34,8 +41,10 @@ class DiffusionPolicy(nn.Module):
         self.lipschitz_head = mlp([cond_dim, LIPSCHITZ_HIDDEN, LIPSCHITZ_HIDDEN, cond_dim])
         self.unet = ConditionalUnet1D(action_dim, cond_dim, down_dims)
         self.train_scheduler = DDPMScheduler(
-            num_train_timesteps=diffusion_steps, beta_schedule="squaredcos_cap_v2",
-            clip_sample=True, prediction_type="epsilon",
+            num_train_timesteps=diffusion_steps,
+            beta_schedule="squaredcos_cap_v2",
+            clip_sample=True,
+            prediction_type="epsilon",
         )
 
     def condition(self, lowdim: torch.Tensor, images: dict) -> torch.Tensor:
@@ -52,8 +61,12 @@ class DiffusionPolicy(nn.Module):
         """Noise-prediction MSE per sample, optionally weighted, averaged over the batch."""
         cond = self.condition(lowdim, images)
         noise = torch.randn_like(actions)
-        t = torch.randint(0, self.train_scheduler.config.num_train_timesteps,
-                          (actions.shape[0],), device=actions.device)
+        t = torch.randint(
+            0,
+            self.train_scheduler.config.num_train_timesteps,
+            (actions.shape[0],),
+            device=actions.device,
+        )
         noisy = self.train_scheduler.add_noise(actions, noise, t)
         per_sample = F.mse_loss(self.unet(noisy, t, cond), noise, reduction="none").mean((1, 2))
         if weights is not None:
@@ -63,8 +76,12 @@ class DiffusionPolicy(nn.Module):
     def sampler(self, kind: str, steps: int):
         cfg = self.train_scheduler.config
         cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
-        sched = cls(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
-                    clip_sample=True, prediction_type="epsilon")
+        sched = cls(
+            num_train_timesteps=cfg.num_train_timesteps,
+            beta_schedule=cfg.beta_schedule,
+            clip_sample=True,
+            prediction_type="epsilon",
+        )
         sched.set_timesteps(steps if kind == "ddim" else cfg.num_train_timesteps)
         return sched
 

@@ -58,8 +58,11 @@ class IQLCritic(nn.Module):
         q_loss = F.mse_loss(self.q1(x).squeeze(-1), target) + F.mse_loss(
             self.q2(x).squeeze(-1), target
         )
-        return q_loss + v_loss, {"q_loss": q_loss.item(), "v_loss": v_loss.item(),
-                                 "q_mean": q_targ.mean().item()}
+        return q_loss + v_loss, {
+            "q_loss": q_loss.item(),
+            "v_loss": v_loss.item(),
+            "q_mean": q_targ.mean().item(),
+        }
 
     @torch.no_grad()
     def update_targets(self, tau: float) -> None:

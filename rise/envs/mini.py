@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# 84 x 84 renders are too small to gain from Mesa llvmpipe's worker threads (they only cost).
+os.environ.setdefault("LP_NUM_THREADS", "1")
 
 import weakref  # noqa: E402
 from collections.abc import Callable, Generator  # noqa: E402
@@ -109,6 +111,11 @@ class MiniEnv:
     horizon = 200
     action_dim = 5
     lowdim_keys = ("eef_pos", "eef_quat", "gripper_qpos", "object")
+    proprio_keys = (
+        "eef_pos",
+        "eef_quat",
+        "gripper_qpos",
+    )  # what image policies see besides cameras
     image_keys = ("agentview_image", "eye_in_hand_image")
     regions = ("expert", "play", "eval")
     camera_names = ("agentview", "eye_in_hand")
@@ -141,7 +148,11 @@ class MiniEnv:
         self._finger_qadr = np.array([jnt(f"finger_{s}").qposadr[0] for s in ("left", "right")])
         self._obj_qadr = int(jnt(self.object_joint).qposadr[0])
         self._action_scale = np.array([self.POS_SCALE] * 3 + [self.YAW_SCALE])
-        self._state_spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        # What stepping depends on; forces are never applied and the clock never matters.
+        st = mujoco.mjtState
+        self._state_spec = (
+            int(st.mjSTATE_PHYSICS) | int(st.mjSTATE_WARMSTART) | int(st.mjSTATE_CTRL)
+        )
         self._renderer = None
         if self.cameras:
             self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
@@ -340,7 +351,7 @@ class MiniEnv:
 
     # ----------------------------------------------------------------- state
     def get_state(self) -> np.ndarray:
-        """Flat float64 vector: time, qpos, qvel, actuator commands, solver warm start, ..."""
+        """Flat float64 vector [qpos, qvel, solver warm start, actuator commands]."""
         state = np.empty(mujoco.mj_stateSize(self.model, self._state_spec))
         mujoco.mj_getState(self.model, self.data, state, self._state_spec)
         return state

@@ -114,7 +114,7 @@ class MiniSquarePeg(MiniEnv):
         return bool(in_reach and np.linalg.norm(grasp - self.PEG_XY) > finger_reach)
 
     def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
-        """Nut (x, y, yaw) drawn uniformly from `region` (rejection-sampled for play)."""
+        """Nut (x, y, yaw) drawn uniformly from `region`, rejecting poses that block the task."""
         if region not in self.REGIONS:
             raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
         low, high = self.REGIONS[region]
@@ -257,7 +257,7 @@ class MiniSquarePeg(MiniEnv):
         """Undirected coverage: pick-and-place to random poses, pushes and idle wandering.
 
         Places never target the peg (goals come from `sample_init`, which keeps clear of it).
-        30% of them go to the expert region and 15% to the eval region, so play data both
+        30% of them go to the expert region and 20% to the eval region, so play data both
         visits eval-like states and carries the nut from anywhere into the states the expert
         starts from; the rest go anywhere on the table.
         """
@@ -267,7 +267,7 @@ class MiniSquarePeg(MiniEnv):
             obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.01, 0.01))
             if not self.holding(obs):
                 return (yield from self.hold(obs, OPEN, 3))
-            region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.15, 0.55])
+            region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])
             x, y, yaw = self.sample_init(region, rng)
             return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))
 

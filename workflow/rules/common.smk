@@ -46,6 +46,46 @@ def table1_cells():
                           str(config["lambda"]), eps_str)
 
 
+# Input functions: a variant tag (rise.methods) decides what a job reads.
+def critic_inputs(w):
+    inputs = {
+        "expert": P.dataset(w.task, w.obs, "expert"),
+        "play": P.dataset(w.task, w.obs, "play"),
+    }
+    if w.tag != "none":
+        inputs["pairs"] = P.pairs(w.task, w.obs, w.tag[len("eps"):])
+    return inputs
+
+
+def policy_inputs(w):
+    method, knobs = parse_variant(w.variant)
+    inputs = {"expert": P.dataset(w.task, w.obs, "expert")}
+    if method.nonexpert:
+        inputs["play"] = P.dataset(w.task, w.obs, "play")
+    if method.augment:
+        inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
+    if method.critic:
+        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
+    return inputs
+
+
+def policy_args(w, input):
+    method, knobs = parse_variant(w.variant)
+    args = [f"--method {method.name}"]
+    args += [f"--{key} {path}" for key, path in input.items()]
+    if method.lipschitz:
+        args.append(f"--lam {knobs['lam']}")
+    return " ".join(args)
+
+
+def eval_inputs(w):
+    method, knobs = parse_variant(w.variant)
+    inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
+    if method.critic:
+        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
+    return inputs
+
+
 wildcard_constraints:
     task=r"[a-z0-9_]+",
     obs=r"lowdim|image",

@@ -1,11 +1,3 @@
-def eval_inputs(w):
-    method, knobs = parse_variant(w.variant)
-    inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
-    if method.critic:
-        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
-    return inputs
-
-
 rule evaluate:
     input:
         unpack(eval_inputs),
@@ -19,7 +11,7 @@ rule evaluate:
         critic=lambda w, input: f"--critic {input.critic}" if "critic" in input.keys() else "",
     log:
         "logs/evaluate/{task}_{obs}_{variant}_seed{seed}.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
     conda:

@@ -1,34 +1,3 @@
-def critic_inputs(w):
-    inputs = {
-        "expert": P.dataset(w.task, w.obs, "expert"),
-        "play": P.dataset(w.task, w.obs, "play"),
-    }
-    if w.tag != "none":
-        inputs["pairs"] = P.pairs(w.task, w.obs, w.tag[len("eps"):])
-    return inputs
-
-
-def policy_inputs(w):
-    method, knobs = parse_variant(w.variant)
-    inputs = {"expert": P.dataset(w.task, w.obs, "expert")}
-    if method.nonexpert:
-        inputs["play"] = P.dataset(w.task, w.obs, "play")
-    if method.augment:
-        inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
-    if method.critic:
-        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
-    return inputs
-
-
-def policy_args(w, input):
-    method, knobs = parse_variant(w.variant)
-    args = [f"--method {method.name}"]
-    args += [f"--{key} {path}" for key, path in input.items()]
-    if method.lipschitz:
-        args.append(f"--lam {knobs['lam']}")
-    return " ".join(args)
-
-
 rule train_critic:
     input:
         unpack(critic_inputs),
@@ -40,7 +9,7 @@ rule train_critic:
         pairs=lambda w, input: f"--pairs {input.pairs}" if "pairs" in input.keys() else "",
     log:
         "logs/critic/{task}_{obs}_{tag}_seed{seed}.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=6000,
         gpu=0,
@@ -63,7 +32,7 @@ rule train_policy:
         args=policy_args,
     log:
         "logs/policy/{task}_{obs}_{variant}_seed{seed}.log",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=6000,
         gpu=0,
