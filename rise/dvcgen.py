@@ -40,8 +40,10 @@ def _stage(cmd: list[str], deps: list[str], params: list, outs: list, matrix=Non
     return stage
 
 
-def _base(stage: str, params_file: str) -> list[str]:
-    return ["rise", stage, "--params", params_file, "--scale", SCALE]
+def _base(stage: str, params_file: str, task: str | None = None) -> list[str]:
+    """The CLI call every stage starts with (plus `--task T --obs ${obs}` for task stages)."""
+    cmd = ["rise", stage, "--params", params_file, "--scale", SCALE]
+    return cmd + (["--task", task, "--obs", OBS] if task else [])
 
 
 def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
@@ -52,20 +54,15 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
         eps = _eps(cfg, task)
         for source, path in data.items():
             out[f"collect_{task}_{source}"] = _stage(
-                _base("collect", params_file)
-                + ["--task", task, "--obs", OBS, "--source", source, "--out", path],
+                _base("collect", params_file, task) + ["--source", source, "--out", path],
                 ["rise/collect.py", "rise/envs"],
                 ["data_seed", "collect", "scales"],
                 [path],
             )
         feats = P.features(task, OBS)
         out[f"embed_{task}"] = _stage(
-            _base("embed", params_file)
+            _base("embed", params_file, task)
             + [
-                "--task",
-                task,
-                "--obs",
-                OBS,
                 "--expert",
                 data["expert"],
                 "--play",
@@ -94,12 +91,8 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
             ckpt, curve = P.critic(task, OBS, tag, SEEDS), P.critic_curve(task, OBS, tag, SEEDS)
             extra = ["--pairs", pairs] if aug else []
             out[f"critic_{task}_{'aug' if aug else 'noaug'}"] = _stage(
-                _base("train-critic", params_file)
+                _base("train-critic", params_file, task)
                 + [
-                    "--task",
-                    task,
-                    "--obs",
-                    OBS,
                     "--expert",
                     data["expert"],
                     "--play",
@@ -133,12 +126,8 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
             if m.lipschitz:
                 args += ["--lam", LAM]
             out[f"policy_{task}_{m.name}"] = _stage(
-                _base("train-policy", params_file)
+                _base("train-policy", params_file, task)
                 + [
-                    "--task",
-                    task,
-                    "--obs",
-                    OBS,
                     "--method",
                     m.name,
                     *args,
