@@ -16,6 +16,7 @@ def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"  # the `rise` and `snakemake` of this Python
     e.setdefault("MUJOCO_GL", "egl")
+    e["DVC_NO_ANALYTICS"] = "1"  # tests stay offline
     for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
         e.setdefault(key, "rise-tests")
     for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
