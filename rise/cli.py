@@ -15,6 +15,7 @@ import sys
 from rise.config import ConfigError, load, section
 from rise.data import DatasetError
 from rise.methods import METHODS
+from rise.paths import SOURCES
 
 
 def _hp(args, name: str) -> dict:
@@ -193,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = stage("collect", cmd_collect, "scripted data collection -> robomimic HDF5")
     task_args(s)
-    s.add_argument("--source", choices=["expert", "play"], required=True)
+    s.add_argument("--source", choices=SOURCES, required=True)
     s.add_argument("--out", required=True)
 
     s = stage("embed", cmd_embed, "per-frame features on the unit sphere")

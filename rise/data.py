@@ -159,7 +159,7 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
             lengths.append(n)
     lengths = np.asarray(lengths)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    dims = {k: {cols["obs"][k][0].shape[1:]} | {a.shape[1:] for a in cols["obs"][k]} for k in keys}
+    dims = {k: {a.shape[1:] for a in cols["obs"][k]} for k in keys}
     for key, shapes in dims.items():
         if len(shapes) > 1:
             raise DatasetError(f"{path}: obs/{key} changes shape between demos: {sorted(shapes)}")
