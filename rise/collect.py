@@ -1,24 +1,20 @@
 """Stage `collect`: roll a task's scripted controller from a region, write robomimic HDF5.
 
-Sources of a coverage task: `expert` (scripted expert from the narrow expert region, only
-successful episodes kept, as a human operator would discard a botched demo) and `play`
-(undirected play from the whole table, kept whatever happens). The same seed writes the
-same file.
+Each env declares its data sources (`MiniEnv.sources`): e.g. `expert` (scripted expert from
+the narrow expert region, only successes kept, as an operator discards a botched demo),
+`play` (undirected play over the whole table, kept whatever happens) and task-specific
+non-expert kinds (suboptimal demos, partial tipping, ...). The same seed writes the same file.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 from tqdm import tqdm
 
 from rise.data import write_dataset
 from rise.envs import make_task
-
-SOURCE_SPECS = {
-    # source: (initial-state region, controller, keep only successes)
-    "expert": ("expert", "scripted_expert", True),
-    "play": ("play", "scripted_play", False),
-}
 
 
 def rollout(env, controller, region: str, rng: np.random.Generator, stop_on_success: bool) -> dict:
@@ -58,11 +54,13 @@ def collect(
     max_attempts_factor: int = 3,
 ) -> dict:
     """Collect `episodes` episodes of `source`; returns counts for the log."""
-    if source not in SOURCE_SPECS:
-        raise ValueError(f"unknown source {source!r}; known: {sorted(SOURCE_SPECS)}")
-    region, controller_name, successes_only = SOURCE_SPECS[source]
     env = make_task(task, cameras=cameras)
-    rng = np.random.default_rng([seed, list(SOURCE_SPECS).index(source)])
+    if source not in env.sources:
+        known = ", ".join(sorted(env.sources))
+        raise ValueError(f"task {task!r} has no data source {source!r}; known: {known}")
+    region, successes_only = env.sources[source].region, env.sources[source].successes_only
+    # One stream per (task, source): a stable function of the names, not of list order.
+    rng = np.random.default_rng([seed, zlib.crc32(f"{task}/{source}".encode())])
     kept, attempts = [], 0
     with tqdm(total=episodes, desc=f"collect {task}/{source}") as bar:
         while len(kept) < episodes:
@@ -72,7 +70,7 @@ def collect(
                     f"kept; the scripted controller fails too often from region {region!r}"
                 )
             attempts += 1
-            controller = getattr(env, controller_name)(rng)
+            controller = env.controller(source, rng)
             ep = rollout(env, controller, region, rng, stop_on_success=successes_only)
             if ep["success"] or not successes_only:
                 kept.append(ep)

@@ -78,6 +78,16 @@ class Style:
         return replace(self, speed=self.speed * factor)
 
 
+@dataclass(frozen=True)
+class Source:
+    """How one dataset of a task is collected: the region its episodes start from, and
+    whether only successful episodes are kept (as an operator discards a botched demo).
+    The controller is the env's `scripted_<source name>(rng)` method."""
+
+    region: str
+    successes_only: bool
+
+
 class ScriptedController:
     """Callable obs -> action around a generator program; one instance per episode.
 
@@ -118,6 +128,11 @@ class MiniEnv:
     )  # what image policies see besides cameras
     image_keys = ("agentview_image", "eye_in_hand_image")
     regions = ("expert", "play", "eval")
+    # Datasets this env can collect (name -> Source); subclasses add non-expert kinds.
+    sources: dict[str, Source] = {
+        "expert": Source("expert", successes_only=True),
+        "play": Source("play", successes_only=False),
+    }
     camera_names = ("agentview", "eye_in_hand")
     object_joint = "object"  # free joint whose pose is the "object" observation
 
@@ -282,6 +297,14 @@ class MiniEnv:
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
         raise NotImplementedError
+
+    def controller(self, source: str, rng: np.random.Generator) -> ScriptedController:
+        """The scripted controller that collects `source` (one instance per episode)."""
+        if source not in self.sources:
+            raise ValueError(
+                f"task {self.name!r} has no data source {source!r}; known: {sorted(self.sources)}"
+            )
+        return getattr(self, f"scripted_{source}")(rng)
 
     # ----------------------------------------------------------------- episode API
     def reset(self, region: str, rng: np.random.Generator) -> Obs:
