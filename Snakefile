@@ -9,6 +9,7 @@ include: "workflow/rules/collect.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/coverage.smk"
 include: "workflow/rules/tables.smk"
 
 

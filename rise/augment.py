@@ -1,5 +1,6 @@
 """Stage `augment`: distance-based augmentation pairs (paper Eq. 8), with faiss.
 
+"Play" states are the rows of every non-expert source (play, partial or suboptimal demos).
 For every play state (after the first `skip_play` steps of its episode), its `k` nearest
 expert states (after the first `skip_expert` steps) that lie within `epsilon` on the unit
 sphere AND share its gripper state become a pair: the play state's observation with the
@@ -17,7 +18,7 @@ import numpy as np
 
 from rise.atomic import atomic_path, write_json
 
-EXPERT, PLAY = "expert", "play"
+EXPERT = "expert"
 
 
 def _search(targets: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,6 +29,10 @@ def _search(targets: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarra
     index.add(np.ascontiguousarray(targets, np.float32))
     d2, pos = index.search(np.ascontiguousarray(queries, np.float32), min(k, len(targets)))
     return np.sqrt(np.maximum(d2, 0)), pos
+
+
+def _merge_nonexpert(arrays: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    return np.concatenate([arrays[n] for n in names]) if names else np.zeros(0)
 
 
 def find_pairs(
@@ -43,38 +48,57 @@ def find_pairs(
     skip_expert: int,
 ) -> dict:
     """Pairs as parallel arrays (state_source, state_index, action_source, action_index,
-    distance), sources coded 0 = expert, 1 = play; plus every query's nearest-expert distance."""
-    sources = [EXPERT, PLAY]
-    q_rows = np.flatnonzero(step[PLAY] >= skip_play)
+    distance); sources are coded by their position in `out["sources"]` (0 = expert, then the
+    non-expert sources in the given order), indices are rows within a source. Every
+    non-expert source is a query ("play") state; play-to-play pairs may cross sources.
+    Also returns every query's nearest-expert distance."""
+    sources = [EXPERT] + [s for s in feats if s != EXPERT]
+    others = sources[1:]
+    # All non-expert rows as one pool; episodes made unique across sources.
+    sizes = {s: len(feats[s]) for s in others}
+    code = _merge_nonexpert(
+        {s: np.full(n, i + 1) for i, (s, n) in enumerate(sizes.items())}, others
+    )
+    row = _merge_nonexpert({s: np.arange(n) for s, n in sizes.items()}, others)
+    first_episode = np.cumsum([0] + [int(episode[s].max(initial=-1)) + 1 for s in others])
+    unique_episode = {s: episode[s] + first_episode[i] for i, s in enumerate(others)}
+    play = {
+        "feats": _merge_nonexpert(feats, others).reshape(len(code), -1),
+        "grip": _merge_nonexpert(grip, others),
+        "episode": _merge_nonexpert(unique_episode, others),
+        "step": _merge_nonexpert(step, others),
+    }
+    q_rows = np.flatnonzero(play["step"] >= skip_play)
     e_rows = np.flatnonzero(step[EXPERT] >= skip_expert)
     cols = {
         c: [] for c in ("state_source", "state_index", "action_source", "action_index", "distance")
     }
     nearest = np.full(len(q_rows), np.inf, np.float32)
 
-    def add(states, actions, dist, action_source):
-        cols["state_source"].append(np.full(len(states), sources.index(PLAY)))
-        cols["state_index"].append(states)
-        cols["action_source"].append(np.full(len(states), sources.index(action_source)))
-        cols["action_index"].append(actions)
+    def add(states, action_source, action_index, dist):
+        cols["state_source"].append(code[states])
+        cols["state_index"].append(row[states])
+        cols["action_source"].append(action_source)
+        cols["action_index"].append(action_index)
         cols["distance"].append(dist)
 
-    for g in np.union1d(grip[PLAY], grip[EXPERT]):
-        q = q_rows[grip[PLAY][q_rows] == g]
+    for g in np.union1d(play["grip"], grip[EXPERT]):
+        q = q_rows[play["grip"][q_rows] == g]
         t = e_rows[grip[EXPERT][e_rows] == g]
-        dist, pos = _search(feats[EXPERT][t], feats[PLAY][q], k)
+        dist, pos = _search(feats[EXPERT][t], play["feats"][q], k)
         nearest[np.searchsorted(q_rows, q)] = dist[:, 0] if dist.shape[1] else np.inf
-        ok = (pos >= 0) & (dist <= epsilon)
-        qi, ki = np.nonzero(ok)
-        add(q[qi], t[pos[qi, ki]], dist[qi, ki], EXPERT)
+        qi, ki = np.nonzero((pos >= 0) & (dist <= epsilon))
+        add(q[qi], np.zeros(len(qi), np.int64), t[pos[qi, ki]], dist[qi, ki])
         if play_to_play:
             # search deeper, then drop neighbours from the query's own episode
-            dist, pos = _search(feats[PLAY][q], feats[PLAY][q], 4 * k + 1)
-            other = (pos >= 0) & (episode[PLAY][q][np.maximum(pos, 0)] != episode[PLAY][q][:, None])
+            dist, pos = _search(play["feats"][q], play["feats"][q], 4 * k + 1)
+            ep = play["episode"][q]
+            other = (pos >= 0) & (ep[np.maximum(pos, 0)] != ep[:, None])
             ok = other & (dist <= epsilon)
             ok &= np.cumsum(other, axis=1) <= k  # at most k cross-episode neighbours
             qi, ki = np.nonzero(ok)
-            add(q[qi], q[pos[qi, ki]], dist[qi, ki], PLAY)
+            neighbour = q[pos[qi, ki]]
+            add(q[qi], code[neighbour], row[neighbour], dist[qi, ki])
     out = {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in cols.items()}
     for c in ("state_source", "state_index", "action_source", "action_index"):
         out[c] = out[c].astype(np.int64)
@@ -99,7 +123,7 @@ def augment(
         info = json.loads(str(z["info"]))
         get = {
             s: {kind: z[f"{s}{kind}"] for kind in ("", "_gripper", "_episode", "_step")}
-            for s in (EXPERT, PLAY)
+            for s in (str(name) for name in z["sources"])
         }
     pairs = find_pairs(
         {s: v[""] for s, v in get.items()},
@@ -124,8 +148,17 @@ def augment(
         "pairs": int(len(pairs["distance"])),
         "pairs_play_to_expert": int(to_expert.sum()),
         "pairs_play_to_play": int((~to_expert).sum()),
+        "pairs_by_state_source": {
+            str(name): int((pairs["state_source"] == i).sum())
+            for i, name in enumerate(pairs["sources"])
+            if i > 0
+        },
         "play_states_queried": int(len(nearest)),
-        "play_states_with_expert_neighbour": int(len(np.unique(pairs["state_index"][to_expert]))),
+        "play_states_with_expert_neighbour": len(
+            np.unique(
+                np.stack([pairs["state_source"], pairs["state_index"]])[:, to_expert], axis=1
+            ).T
+        ),
         "nearest_expert_distance_quantiles": {
             str(q): float(np.quantile(finite, q)) if len(finite) else None
             for q in (0.01, 0.1, 0.25, 0.5, 0.75, 0.9)

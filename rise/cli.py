@@ -15,33 +15,102 @@ import sys
 from rise.config import ConfigError, load, section
 from rise.data import DatasetError
 from rise.methods import METHODS
-from rise.paths import SOURCES
+from rise.tasks import EXPERT
 
 
 def _hp(args, name: str) -> dict:
     return section(load(args.params), args.scale, name)
 
 
+def _task(name: str):
+    from rise import tasks
+
+    try:
+        return tasks.get(name)
+    except ValueError as exc:
+        raise ConfigError(f"--task: {exc}") from None
+
+
 def _files(args) -> dict[str, str]:
-    files = {"expert": args.expert}
-    if getattr(args, "play", None):
-        files["play"] = args.play
-    return files
+    """`--data SOURCE=FILE ...` as a dict, expert first; the sources must be the task's."""
+    task, files = _task(args.task), {}
+    for item in args.data:
+        source, sep, path = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--data {item!r}: expected SOURCE=FILE")
+        if source not in task.sources:
+            raise ConfigError(
+                f"--data {item!r}: task {args.task} has no dataset {source!r}; "
+                f"it has {', '.join(task.sources)}"
+            )
+        files[source] = path
+    if EXPERT not in files:
+        raise ConfigError(f"--data: no {EXPERT}=FILE given")
+    return {EXPERT: files.pop(EXPERT), **files}
 
 
 def cmd_collect(args):
     from rise.collect import collect
+    from rise.tasks import dataset_owner, scaled_episodes
 
-    cfg = load(args.params)
+    cfg, task = load(args.params), _task(args.task)
+    if args.source not in task.sources:
+        raise ConfigError(
+            f"--source {args.source}: task {args.task} has no such dataset; "
+            f"it has {', '.join(task.sources)}"
+        )
+    owner = dataset_owner(args.task, args.source)
+    if owner != args.task:
+        raise ConfigError(
+            f"--source {args.source}: task {args.task} shares task {owner}'s dataset; "
+            f"collect it with --task {owner}"
+        )
     hp = section(cfg, args.scale, "collect")
+    paper_size = next(d.episodes for d in task.data if d.source == args.source)
     return collect(
         task=args.task,
+        env_name=task.env,
         source=args.source,
-        episodes=hp[f"{args.source}_episodes"],
+        episodes=scaled_episodes(paper_size, hp["episodes_scale"], hp["min_episodes"]),
         seed=cfg["data_seed"],
         cameras=args.obs == "image",
         out=args.out,
         valid_fraction=hp["valid_fraction"],
+    )
+
+
+def cmd_import(args):
+    from rise.import_robomimic import import_dataset
+    from rise.paths import dataset
+    from rise.tasks import dataset_owner
+
+    task = _task(args.task)
+    if args.source not in task.sources:
+        raise ConfigError(
+            f"--source {args.source}: task {args.task} learns from {', '.join(task.sources)}"
+        )
+    out = args.out or dataset(dataset_owner(args.task, args.source), args.obs, args.source)
+    return import_dataset(
+        src=args.input,
+        task=args.task,
+        obs=args.obs,
+        source=args.source,
+        out=out,
+        filter_key=args.filter_key,
+        valid_fraction=_hp(args, "collect")["valid_fraction"],
+    )
+
+
+def cmd_coverage(args):
+    from rise.coverage import coverage
+
+    cfg = load(args.params)
+    return coverage(
+        task=args.task,
+        files=_files(args),
+        seeds=list(cfg["seeds"]),
+        episodes=section(cfg, args.scale, "evaluate")["episodes"],
+        out=args.out,
     )
 
 
@@ -97,8 +166,9 @@ def cmd_train_policy(args):
     from rise.train import train_policy
 
     m = METHODS[args.method]
+    files = _files(args)
     checks = [
-        ("--play", m.nonexpert, args.play),
+        ("non-expert --data", m.nonexpert, len(files) > 1 or None),
         ("--critic", m.critic, args.critic),
         ("--pairs", m.augment, args.pairs),
     ]
@@ -113,7 +183,7 @@ def cmd_train_policy(args):
     train_policy(
         task=args.task,
         obs=args.obs,
-        files=_files(args),
+        files=files,
         pairs=args.pairs,
         critic_path=args.critic,
         lam=args.lam,
@@ -194,13 +264,25 @@ def parser() -> argparse.ArgumentParser:
 
     s = stage("collect", cmd_collect, "scripted data collection -> robomimic HDF5")
     task_args(s)
-    s.add_argument("--source", choices=SOURCES, required=True)
+    s.add_argument("--source", required=True, help="a dataset the task owns (rise.tasks)")
     s.add_argument("--out", required=True)
 
+    s = stage("import", cmd_import, "import a robomimic-layout HDF5 as one dataset of a task")
+    task_args(s)
+    s.add_argument("--input", required=True, help="robomimic-layout HDF5 file")
+    s.add_argument("--source", required=True, help="which of the task's datasets it becomes")
+    s.add_argument("--filter-key", help="keep only the demos of mask/<key> (e.g. better)")
+    s.add_argument("--out", help="default: the task's data/<task>/<obs>/<source>.hdf5")
+
+    data_help = "SOURCE=FILE for each dataset (expert first by name, then non-expert)"
     s = stage("embed", cmd_embed, "per-frame features on the unit sphere")
     task_args(s)
-    s.add_argument("--expert", required=True)
-    s.add_argument("--play", required=True)
+    s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
+    s.add_argument("--out", required=True)
+
+    s = stage("coverage", cmd_coverage, "PNG: data and evaluation start positions")
+    task_args(s)
+    s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
     s.add_argument("--out", required=True)
 
     s = stage("augment", cmd_augment, "kNN augmentation pairs within epsilon (faiss)")
@@ -215,8 +297,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = stage(name, func, help_)
         task_args(s)
-        s.add_argument("--expert", required=True)
-        s.add_argument("--play")
+        s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
         s.add_argument("--pairs")
         s.add_argument("--seed", type=int, required=True)
         s.add_argument("--out", required=True)

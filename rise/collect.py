@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rise.data import write_dataset
-from rise.envs import make_task
+from rise.envs import make_env
 
 
 def rollout(env, controller, region: str, rng: np.random.Generator, stop_on_success: bool) -> dict:
@@ -45,6 +45,7 @@ def rollout(env, controller, region: str, rng: np.random.Generator, stop_on_succ
 def collect(
     *,
     task: str,
+    env_name: str,
     source: str,
     episodes: int,
     seed: int,
@@ -53,8 +54,8 @@ def collect(
     valid_fraction: float = 0.1,
     max_attempts_factor: int = 3,
 ) -> dict:
-    """Collect `episodes` episodes of `source`; returns counts for the log."""
-    env = make_task(task, cameras=cameras)
+    """Collect `episodes` episodes of `source` in env `env_name` for `task`; returns counts."""
+    env = make_env(env_name, cameras=cameras)
     if source not in env.sources:
         known = ", ".join(sorted(env.sources))
         raise ValueError(f"task {task!r} has no data source {source!r}; known: {known}")

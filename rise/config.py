@@ -55,18 +55,19 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
             if path and path[0] in SECTIONS:
                 path = ["scales", name, *path]
             raise ConfigError(f"{source}: {_describe(err, path)}")
-    from rise.envs import TASKS  # late import: mujoco is only needed once tasks are checked
+    from rise.tasks import TASKS
 
     for i, task in enumerate(cfg["tasks"]):
         if task not in TASKS:
             raise ConfigError(
-                f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {sorted(TASKS)}"
+                f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
             )
-    for task in cfg["epsilon_per_task"]:
-        if task not in cfg["tasks"]:
-            raise ConfigError(
-                f"{source}: key 'epsilon_per_task.{task}': not one of the tasks {cfg['tasks']}"
-            )
+    for key in ("lambda_per_task", "epsilon_per_task"):
+        for task in cfg[key]:
+            if task not in TASKS:
+                raise ConfigError(
+                    f"{source}: key '{key}.{task}': unknown task; known: {', '.join(TASKS)}"
+                )
     return cfg
 
 
@@ -100,3 +101,8 @@ def section(cfg: dict, scale: str, name: str) -> dict:
 def task_epsilon(cfg: dict, task: str) -> float:
     """The augmentation threshold of a task: its override, else the top-level `epsilon`."""
     return float(cfg["epsilon_per_task"].get(task, cfg["epsilon"]))
+
+
+def task_lambda(cfg: dict, task: str) -> float:
+    """The spectral-norm strength of a task: its override, else the top-level `lambda`."""
+    return float(cfg["lambda_per_task"].get(task, cfg["lambda"]))

@@ -104,8 +104,13 @@ class Dataset:
         return len(self.actions)
 
 
-def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
-    """Read and validate a file; any defect raises DatasetError naming file, demo and key."""
+def read_dataset(
+    path, obs_keys, image_keys=(), demos=None, require=("actions", "dones")
+) -> Dataset:
+    """Read and validate a file; any defect raises DatasetError naming file, demo and key.
+
+    `demos`: only these demo names (default: all); `require`: per-demo arrays that must be
+    there with one row per action (importing demands the full robomimic set)."""
     path = str(path)
     if not Path(path).is_file():
         raise DatasetError(f"{path}: no such dataset file")
@@ -118,6 +123,11 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
     actions, dones, lengths = [], [], []
     with f:
         names = _demo_names(f, path)
+        if demos is not None:
+            unknown = sorted(set(demos) - set(names))
+            if unknown:
+                raise DatasetError(f"{path}: no demos named {unknown[:3]} under 'data'")
+            names = [n for n in names if n in set(demos)]
         try:
             env_args = json.loads(f["data"].attrs.get("env_args", "{}"))
         except (TypeError, json.JSONDecodeError) as exc:
@@ -125,7 +135,7 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
         source = f["data"].attrs.get("rise_source", "")
         for name in names:
             demo = f["data"][name]
-            for required in ("actions", "dones"):
+            for required in ("actions", "dones", *require):
                 if required not in demo:
                     raise DatasetError(f"{path}: {name} has no '{required}'")
             act = demo["actions"][()]
@@ -135,6 +145,11 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
             if act.ndim != 2:
                 raise DatasetError(f"{path}: {name}/actions must be (T, A), got {act.shape}")
             _check_array(path, f"{name}/actions", act, n, image=False)
+            if actions and act.shape[1] != actions[0].shape[1]:
+                raise DatasetError(
+                    f"{path}: {name}/actions are {act.shape[1]}-d, {names[0]}'s are "
+                    f"{actions[0].shape[1]}-d"
+                )
             if "num_samples" in demo.attrs and int(demo.attrs["num_samples"]) != n:
                 raise DatasetError(
                     f"{path}: {name} attrs num_samples={int(demo.attrs['num_samples'])} "
@@ -152,6 +167,8 @@ def read_dataset(path, obs_keys, image_keys=()) -> Dataset:
                     cols[group][key].append(
                         arr.astype(np.float32) if key not in image_keys else arr
                     )
+            for key in sorted(set(require) - {"actions", "dones"}):
+                _check_array(path, f"{name}/{key}", demo[key][()], n, image=False)
             d = demo["dones"][()].astype(np.float32)
             _check_array(path, f"{name}/dones", d, n, image=False)
             actions.append(act.astype(np.float32))

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from rise.atomic import atomic_path
 from rise.data import read_dataset
-from rise.envs import TASKS
+from rise.pool import obs_keys
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -104,17 +104,17 @@ def embed(
 ) -> dict:
     if threads > 0:
         torch.set_num_threads(threads)
-    cls = TASKS[task]
-    image_keys = tuple(cls.image_keys) if obs == "image" else ()
-    sets = {s: read_dataset(p, cls.lowdim_keys, image_keys) for s, p in files.items()}
+    lowdim_keys = obs_keys(task, "lowdim")[0]  # features always see the full low-dim state
+    image_keys = obs_keys(task, "image")[1] if obs == "image" else ()
+    sets = {s: read_dataset(p, lowdim_keys, image_keys) for s, p in files.items()}
     sizes = [len(ds) for ds in sets.values()]
     splits = np.cumsum(sizes)[:-1]
     if obs == "lowdim":
         x = np.concatenate(
-            [np.concatenate([ds.obs[k] for k in cls.lowdim_keys], -1) for ds in sets.values()]
+            [np.concatenate([ds.obs[k] for k in lowdim_keys], -1) for ds in sets.values()]
         )
         feats = unit((x - x.mean(0)) / (x.std(0) + 1e-6))
-        info = {"features": "lowdim", "keys": list(cls.lowdim_keys), "semantic": True}
+        info = {"features": "lowdim", "keys": list(lowdim_keys), "semantic": True}
     else:
         model = dinov2(weights, seed)
         cams = []

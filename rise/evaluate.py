@@ -14,10 +14,9 @@ import torch
 from tqdm import tqdm
 
 from rise.atomic import atomic_path, write_json
-from rise.envs import make_task
+from rise.envs import make_env
+from rise.tasks import get
 from rise.train import load_checkpoint
-
-EVAL_REGION = "eval"
 
 
 def _stack(histories: list[list[dict]], keys) -> dict[str, np.ndarray]:
@@ -95,8 +94,11 @@ def evaluate(
     planner = Planner(policy, critic, num_samples, scheduler, inference_steps, seed)
     meta = planner.meta
     cameras = bool(meta["image_keys"])
-    envs = [make_task(meta["task"], cameras=cameras or i < videos) for i in range(episodes)]
-    obs = [env.reset(EVAL_REGION, np.random.default_rng([seed, i])) for i, env in enumerate(envs)]
+    task = get(meta["task"])
+    envs = [make_env(task.env, cameras=cameras or i < videos) for i in range(episodes)]
+    obs = [
+        env.reset(task.eval_region, np.random.default_rng([seed, i])) for i, env in enumerate(envs)
+    ]
     records = [
         {"episode": i, "init_object": o["object"].round(4).tolist(), "success": False, "steps": 0}
         for i, o in enumerate(obs)
@@ -138,7 +140,7 @@ def evaluate(
         "num_samples": planner.num_samples,
         "scheduler": scheduler,
         "inference_steps": inference_steps,
-        "region": EVAL_REGION,
+        "region": task.eval_region,
     }
     _write_videos(videos_out, frames)
     write_json(episodes_out, records)

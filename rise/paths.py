@@ -8,12 +8,19 @@ wildcard/template strings ("{task}", "${obs}").
 
 from __future__ import annotations
 
-SOURCES = ("expert", "play")  # data sources of a coverage task: expert demos + play
+from rise import tasks as T
 
 
 def dataset(task, obs, source) -> str:
     """`lowdim` files hold low-dim keys only; `image` files add the camera frames."""
     return f"data/{task}/{obs}/{source}.hdf5"
+
+
+def task_datasets(task: str, obs, sources=None) -> dict[str, str]:
+    """source -> file of every dataset a task learns from (or of `sources`), expert first;
+    a shared dataset is its owner's file."""
+    names = T.get(task).sources if sources is None else sources
+    return {s: dataset(T.dataset_owner(task, s), obs, s) for s in names}
 
 
 def features(task, obs) -> str:
@@ -65,20 +72,25 @@ def eval_videos(task, obs, variant, seed) -> str:
     return f"{eval_dir(task, obs, variant, seed)}/videos"
 
 
+def coverage_png(task) -> str:
+    return f"results/coverage/{task}.png"
+
+
 TABLE1 = "results/table1.csv"
 TABLE1_MD = "results/table1.md"
 TABLE1_JSON = "results/table1.json"
 
 
-def table1_cells(tasks, methods, seeds, obs, lam, eps_of) -> dict[tuple[str, str], list[str]]:
+def table1_cells(tasks, methods, seeds, obs, lam_of, eps_of) -> dict[tuple[str, str], list[str]]:
     """(task, method) -> evaluation metrics of every seed: the inputs of Table I.
 
-    `lam` and `eps_of(task)` are the knob values as written in paths (or DVC templates).
+    `lam_of(task)` and `eps_of(task)` are the knob values as written in paths (or DVC
+    templates).
     """
     from rise.methods import variant
 
     return {
-        (t, m): [eval_metrics(t, obs, variant(m, lam, eps_of(t)), s) for s in seeds]
+        (t, m): [eval_metrics(t, obs, variant(m, lam_of(t), eps_of(t)), s) for s in seeds]
         for t in tasks
         for m in methods
     }

@@ -14,15 +14,14 @@ import numpy as np
 import torch
 
 from rise.data import Dataset, DatasetError, read_dataset, window_index
-from rise.envs import TASKS
-
-EXPERT = "expert"
+from rise.envs import ENVS
+from rise.tasks import EXPERT, get
 
 
 def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(low-dim keys, camera keys) a policy observes: `lowdim` sees the object pose,
     `image` sees the cameras plus proprioception, as in the paper."""
-    cls = TASKS[task]
+    cls = ENVS[get(task).env]
     if obs_mode == "lowdim":
         return tuple(cls.lowdim_keys), ()
     return tuple(cls.proprio_keys), tuple(cls.image_keys)

@@ -1,6 +1,7 @@
 """Stage `table`: evaluation metrics of every (task, method, seed) -> Table I files.
 
-`table1.csv`: one row per task; per method its mean success rate over seeds (`<M>`) and
+`table1.csv`: one row per task (coverage rows first, then suboptimal, as in the paper), its
+data type; per method its mean success rate over seeds (`<M>`) and
 the standard deviation over seeds (`<M>_std`, sample std; 0 with one seed), plus the
 rollouts behind each cell. `table1.md` renders it as the paper does (percent, mean ± std).
 `table1.json` holds the same numbers for `dvc metrics` / `dvc exp show`, and the variant
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rise.atomic import write_json, write_text
+from rise.tasks import get
 
 
 def cell_stats(metric_files: list[str]) -> dict:
@@ -41,11 +43,12 @@ def table1(
 ) -> pd.DataFrame:
     """`cells`: (task, method) -> metric files (one per seed)."""
     tasks = list(dict.fromkeys(t for t, _ in cells))
+    tasks.sort(key=lambda t: get(t).data_type != "coverage")  # stable: keeps the given order
     methods = list(dict.fromkeys(m for _, m in cells))
     stats = {key: cell_stats(files) for key, files in cells.items()}
     rows = []
     for task in tasks:
-        row = {"task": task}
+        row = {"task": task, "data_type": get(task).data_type}
         for m in methods:
             s = stats[(task, m)]
             row[m], row[f"{m}_std"] = round(s["mean"], 4), round(s["std"], 4)
@@ -54,19 +57,18 @@ def table1(
         rows.append(row)
     df = pd.DataFrame(rows)
     write_text(out_csv, df.to_csv(index=False))
-    lines = ["| task | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-    for task in tasks:
-        cells_md = [
-            f"{100 * stats[(task, m)]['mean']:.1f} ± {100 * stats[(task, m)]['std']:.1f}"
-            for m in methods
-        ]
-        lines.append(f"| {task} | " + " | ".join(cells_md) + " |")
+    header = "| data | task | " + " | ".join(methods) + " |"
+    lines = [header, "|---" * (len(methods) + 2) + "|"]
+    for row in rows:
+        cells_md = [f"{100 * row[m]:.1f} ± {100 * row[f'{m}_std']:.1f}" for m in methods]
+        lines.append(f"| {row['data_type']} | {row['task']} | " + " | ".join(cells_md) + " |")
     n = rows[0]["rollouts_per_cell"] // max(rows[0]["seeds"], 1)
     lines += [
         "",
         f"Success rate (%) on each task's evaluation region, mean ± std over "
-        f"{rows[0]['seeds']} seed(s), {n} rollouts per seed. Variants: "
-        + ", ".join(f"{m} = `{stats[(tasks[0], m)]['variant']}`" for m in methods)
+        f"{rows[0]['seeds']} seed(s), {n} rollouts per seed. Variants (method, lambda, "
+        "epsilon): "
+        + "; ".join(f"{t}: " + ", ".join(stats[(t, m)]["variant"] for m in methods) for t in tasks)
         + ".",
     ]
     write_text(out_md, "\n".join(lines) + "\n")

@@ -89,3 +89,30 @@ def test_play_to_play_only_across_episodes():
     # play 0 <-> play 1 share an episode (and differ in gripper) so never pair
     assert play == {(0, 3), (3, 0)}
     assert all(episode["play"][s] != episode["play"][a] for s, a in play)
+
+
+def test_several_nonexpert_sources_are_one_pool_with_their_own_codes():
+    """Play split into two sources (e.g. play + partial tipping): the same pairs as one source,
+    each state coded by its own source and row; equal episode numbers in different sources
+    are different episodes, so play-to-play may pair them."""
+    feats, grip, episode, step = make()
+    split = {
+        "expert": (feats["expert"], grip["expert"], episode["expert"], step["expert"]),
+        "play": tuple(a["play"][:3] for a in (feats, grip, episode, step)),
+        "tipping": tuple(a["play"][3:] for a in (feats, grip, episode, step)),
+    }
+    split["tipping"] = (*split["tipping"][:2], np.zeros(3, np.int64), split["tipping"][3])
+    args = [{s: v[i] for s, v in split.items()} for i in range(4)]
+    eps = 2 * np.sin(np.deg2rad(12) / 2)
+    p = find_pairs(*args, epsilon=eps, k=15, play_to_play=True, skip_play=0, skip_expert=0)
+    assert list(p["sources"]) == ["expert", "play", "tipping"]
+    got = {
+        (int(a), int(b), int(c), int(d))
+        for a, b, c, d in zip(
+            p["state_source"], p["state_index"], p["action_source"], p["action_index"], strict=True
+        )
+    }
+    assert got == {
+        (1, 0, 0, 0), (1, 0, 0, 1), (1, 2, 0, 2), (2, 0, 0, 0), (2, 0, 0, 1), (2, 1, 0, 3),
+        (1, 0, 2, 0), (2, 0, 1, 0),  # play 0 <-> tipping 0: both "episode 0", not the same one
+    }  # fmt: skip

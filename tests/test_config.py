@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rise.config import ConfigError, load, task_epsilon, validate
+from rise.config import ConfigError, load, task_epsilon, task_lambda, validate
 from rise.methods import parse_variant, variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def cfg():
 @pytest.mark.parametrize(
     "edit, key",
     [
-        (lambda c: c["tasks"].append("no_such_task"), "tasks.1"),
+        (lambda c: c.__setitem__("tasks", ["mini_square_peg", "no_such_task"]), "tasks.1"),
         (lambda c: c["methods"].append("DQN"), "methods.3"),
         (lambda c: c.__setitem__("lambda", -0.1), "lambda"),
         (lambda c: c.__setitem__("epsilon", 2.5), "epsilon"),
@@ -36,6 +36,11 @@ def cfg():
             lambda c: c["epsilon_per_task"].__setitem__("other_task", 0.1),
             "epsilon_per_task.other_task",
         ),
+        (
+            lambda c: c["lambda_per_task"].__setitem__("mini_square_peg", -1),
+            "lambda_per_task.mini_square_peg",
+        ),
+        (lambda c: c["collect"].__setitem__("episodes_scale", 0), "collect.episodes_scale"),
     ],
 )
 def test_errors_name_the_key(cfg, edit, key):
@@ -49,6 +54,8 @@ def test_shipped_params_are_valid_and_overrides_apply(cfg):
     validate(cfg)
     cfg["epsilon_per_task"] = {"mini_square_peg": 0.08}
     assert task_epsilon(cfg, "mini_square_peg") == 0.08
+    cfg["lambda"], cfg["lambda_per_task"] = 0.1, {"mini_square_peg": 0.001}
+    assert task_lambda(cfg, "mini_square_peg") == 0.001
     with pytest.raises(ConfigError, match="no such params file"):
         load(ROOT / "nope.yaml")
 

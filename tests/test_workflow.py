@@ -1,27 +1,30 @@
-"""The whole DAG at the smoke scale, as a user runs it: Snakemake in both observation modes,
-then DVC (repro, and an experiment that changes lambda)."""
+"""The whole DAG at the smoke scale, as a user runs it: Snakemake (every Table I row in
+low-dim mode, one task with images), then DVC (repro, and an experiment that changes lambda)."""
 
 import json
 import re
 
 import pandas as pd
 import pytest
+import yaml
 from workflow_helpers import copy_repo, run
+
+from rise import tasks as T
 
 METHODS = ["BC", "IDQL", "RISE"]
 
 
-def check_table(root, seeds):
+def check_table(root, tasks, seeds):
     df = pd.read_csv(root / "results/table1.csv")
-    assert list(df["task"]) == ["mini_square_peg"]
+    assert list(df["task"]) == tasks
     for m in METHODS:
-        assert 0.0 <= df[m].iloc[0] <= 1.0 and df[f"{m}_std"].iloc[0] >= 0.0
-    assert df["seeds"].iloc[0] == seeds
-    assert df["rollouts_per_cell"].iloc[0] == 2 * seeds  # smoke: 2 rollouts per seed
-    cells = json.loads((root / "results/table1.json").read_text())["mini_square_peg"]
-    assert set(cells) == set(METHODS)
+        assert df[m].between(0.0, 1.0).all() and (df[f"{m}_std"] >= 0.0).all()
+    assert (df["seeds"] == seeds).all()
+    assert (df["rollouts_per_cell"] == 2 * seeds).all()  # smoke: 2 rollouts per seed
+    cells = json.loads((root / "results/table1.json").read_text())
+    assert set(cells) == set(tasks) and all(set(c) == set(METHODS) for c in cells.values())
     assert "±" in (root / "results/table1.md").read_text()
-    return cells
+    return df, cells
 
 
 def job_counts(dry_run: str) -> dict[str, int]:
@@ -32,27 +35,40 @@ def job_counts(dry_run: str) -> dict[str, int]:
     }
 
 
-def test_snakemake_lowdim_end_to_end(tmp_path):
-    root = copy_repo(tmp_path, scale="smoke", obs="lowdim")
-    run(["snakemake", "results/table1.csv"], root)
-    cells = check_table(root, seeds=3)
-    assert cells["RISE"]["variant"] == "rise_lam0.1_eps0.15"
-    stats = json.loads((root / "augment/mini_square_peg/lowdim/eps0.15/stats.json").read_text())
-    assert stats["features"]["features"] == "lowdim"
-    assert len(list((root / "eval").rglob("episode_0.gif"))) == 9  # 3 methods x 3 seeds
-    assert "Nothing to be done" in run(["snakemake", "results/table1.csv"], root)
-    # a new lambda reruns exactly the lambda-dependent jobs: RISE's policies, their
-    # evaluations, and the table
+def test_snakemake_every_table1_row_end_to_end(tmp_path):
+    """The default target: Table I with every row (one seed) and every coverage picture."""
+    root = copy_repo(tmp_path, scale="smoke", obs="lowdim", seeds=[0])
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
+    run(["snakemake"], root)
+    df, cells = check_table(root, cfg["tasks"], seeds=1)
+    assert list(df["data_type"]) == [T.get(t).data_type for t in cfg["tasks"]]
+    assert df["data_type"].is_monotonic_increasing  # coverage rows, then suboptimal
+    assert cells["mini_square_peg"]["RISE"]["variant"] == "rise_lam0.1_eps0.15"
+    assert cells["mini_square_peg_suboptimal"]["RISE"]["variant"] == "rise_lam0.001_eps0.0"
+    # square-hook learns from square-peg's play data: collected once, under its owner
+    assert (root / "data/mini_square_peg/lowdim/play.hdf5").is_file()
+    assert not (root / "data/mini_square_hook/lowdim/play.hdf5").exists()
+    stats = json.loads(
+        (root / "augment/mini_piece_assembly_tip/lowdim/eps0.08/stats.json").read_text()
+    )
+    assert set(stats["pairs_by_state_source"]) == {"play", "partial_tipping"}
+    for task in cfg["tasks"]:
+        assert (root / f"results/coverage/{task}.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((root / "eval").rglob("episode_0.gif"))) == 3 * len(cfg["tasks"])
+    assert "Nothing to be done" in run(["snakemake"], root)
+    # a new lambda reruns exactly the jobs that depend on it: RISE's policy and evaluation
+    # of every task without its own lambda, and the table
     counts = job_counts(
         run(["snakemake", "results/table1.csv", "-n", "--config", "lambda=0.01"], root)
     )
-    assert counts == {"train_policy": 3, "evaluate": 3, "table1": 1}
+    followers = len([t for t in cfg["tasks"] if t not in cfg["lambda_per_task"]])
+    assert counts == {"train_policy": followers, "evaluate": followers, "table1": 1}
 
 
 def test_snakemake_image_end_to_end(tmp_path):
-    root = copy_repo(tmp_path, scale="smoke", obs="image", seeds=[0])
+    root = copy_repo(tmp_path, scale="smoke", obs="image", seeds=[0], tasks=["mini_square_peg"])
     run(["snakemake", "results/table1.csv"], root)
-    check_table(root, seeds=1)
+    check_table(root, ["mini_square_peg"], seeds=1)
     stats = json.loads((root / "augment/mini_square_peg/image/eps0.15/stats.json").read_text())
     assert stats["features"] == {
         "cameras": ["agentview_image", "eye_in_hand_image"],
@@ -77,25 +93,28 @@ def ran_stages(output: str) -> set[str]:
 
 
 def test_dvc_repro_and_lambda_experiment(tmp_path):
-    root = copy_repo(tmp_path, scale="smoke", seeds=[0])
+    root = copy_repo(tmp_path, scale="smoke", seeds=[0], tasks=["mini_square_hook"])
     run(["rise", "dvc-yaml"], root)
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "init"], root)
     out = run(["dvc", "repro"], root)
-    assert "table1" in ran_stages(out) and "collect_mini_square_peg_expert" in ran_stages(out)
+    # the hook task's play data is its owner's (square-peg) dataset
+    assert {"table1", "collect_mini_square_hook_expert", "collect_mini_square_peg_play"} <= (
+        ran_stages(out)
+    )
     before = json.loads((root / "results/table1.json").read_text())
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline"], root)
     out = run(["dvc", "exp", "run", "-S", "lambda=0.01"], root)
     assert ran_stages(out) == {
-        "policy_mini_square_peg_RISE@0",
-        "evaluate_mini_square_peg_RISE@0",
+        "policy_mini_square_hook_RISE@0",
+        "evaluate_mini_square_hook_RISE@0",
         "table1",
     }
     after = json.loads((root / "results/table1.json").read_text())
-    assert after["mini_square_peg"]["RISE"]["variant"] == "rise_lam0.01_eps0.15"
+    assert after["mini_square_hook"]["RISE"]["variant"] == "rise_lam0.01_eps0.15"
     assert before != after
     shown = run(["dvc", "exp", "show", "--json"], root)
     text = json.dumps(json.loads(shown[shown.index("[") :]))

@@ -1,16 +1,30 @@
-"""Simulated manipulation tasks, looked up by name."""
+"""Simulated environments, looked up by name (the tasks of Table I are in rise.tasks)."""
 
 from rise.envs.mini import MiniEnv
+from rise.envs.mini_mug_cleanup import MiniMugCleanup
+from rise.envs.mini_piece_assembly import MiniPieceAssembly, MiniPieceAssemblyTip
+from rise.envs.mini_square_hook import MiniSquareHook
 from rise.envs.mini_square_peg import MiniSquarePeg
+from rise.envs.mini_threading import MiniThreading
 
-TASKS: dict[str, type[MiniEnv]] = {"mini_square_peg": MiniSquarePeg}
+ENVS: dict[str, type[MiniEnv]] = {
+    cls.name: cls
+    for cls in (
+        MiniSquarePeg,
+        MiniSquareHook,
+        MiniPieceAssembly,
+        MiniPieceAssemblyTip,
+        MiniThreading,
+        MiniMugCleanup,
+    )
+}
 
 
-def make_task(name: str, cameras: bool = False, image_size: int = 84) -> MiniEnv:
-    """Build the task registered as `name`; unknown names raise a ValueError listing the known."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name](cameras=cameras, image_size=image_size)
+def make_env(name: str, cameras: bool = False, image_size: int = 84) -> MiniEnv:
+    """Build the env registered as `name`; unknown names raise a ValueError listing the known."""
+    if name not in ENVS:
+        raise ValueError(f"unknown env {name!r}; known envs: {', '.join(sorted(ENVS))}")
+    return ENVS[name](cameras=cameras, image_size=image_size)
 
 
-__all__ = ["TASKS", "MiniEnv", "MiniSquarePeg", "make_task"]
+__all__ = ["ENVS", "MiniEnv", "make_env"]

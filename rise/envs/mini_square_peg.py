@@ -4,10 +4,21 @@ A small analogue of robomimic's Square task. The peg is square and the hole leav
 clearance per side, so the nut's yaw has to match the peg's (modulo 90 degrees, within about
 +-20 degrees) for the peg to go through.
 
+The scene also holds the hook of the square-hook task (`MiniSquareHook`, same scene, other
+goal): a post at the far (-x) edge of the table carrying a horizontal arm 18 cm up, with an
+upward tip at the arm's end. A nut lowered flat over the tip onto the arm swings down and hangs
+from the arm through its hole. The arm is above a nut carried at CARRY_Z, so only a deliberate
+lift can hang the nut. Both tasks build the same MJCF, so one play dataset serves both.
+
 Initial-state regions (nut centre x, y and yaw; the peg stands at the origin):
   expert  a 6 x 6 cm square on the -y side, yaw within +-15 degrees (where demos start);
   eval    a band on the +y side, yaw within +-45 degrees: never visited by expert demos;
-  play    anywhere on the reachable table with any yaw, as long as the nut clears the peg.
+  play    anywhere on the reachable table with any yaw, as long as the nut clears the peg
+          and the hook's post.
+
+Data sources: `expert` (scripted expert, successes only), `play` (undirected play, shared
+with square-hook) and `suboptimal` (an inexperienced operator from the expert region, kept
+whatever happens: the paper's subset of robomimic's Square-Worse).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from rise.envs.mini import (
     Obs,
     Program,
     ScriptedController,
+    Source,
     Style,
     fmt,
     quat_yaw,
@@ -41,6 +53,17 @@ class MiniSquarePeg(MiniEnv):
     name = "mini_square_peg"
     horizon = 200
     object_joint = "nut"
+    sources = {**MiniEnv.sources, "suboptimal": Source("expert", successes_only=False)}
+    # Failure mode of a suboptimal episode -> probability (see `scripted_suboptimal`).
+    SUBOPTIMAL_MODES = {
+        "clumsy": 0.15,
+        "noisy": 0.15,
+        "hesitant": 0.15,
+        "missed_grasp": 0.1,
+        "drop": 0.15,
+        "misaligned": 0.15,
+        "slow": 0.15,
+    }
 
     PEG_XY = np.array([0.0, 0.0])
     PEG_HALF = 0.02  # 4 x 4 cm peg
@@ -54,7 +77,17 @@ class MiniSquarePeg(MiniEnv):
     SUCCESS_XY = 0.01
     SUCCESS_Z = 0.004  # nut centre at most this far above its resting height
 
-    # (x, y, yaw) boxes; play additionally rejects poses that overlap the peg.
+    # The hook: an upward tip (its axis at HOOK_XY) on the end of an arm along +x from a post.
+    HOOK_XY = np.array([-0.2, 0.0])
+    HOOK_ARM_LEN = 0.07  # post axis to tip axis
+    # A nut hanging from the arm reaches 13.6 cm below it; the arm's underside (17 cm) is above
+    # the gripper's palm when it carries a nut at CARRY_Z.
+    HOOK_ARM_TOP = 0.18
+    HOOK_TIP_TOP = 0.21
+    HOOK_HALF = 0.006  # half width of the arm and the tip (a 1.2 cm rod in a 5.2 cm hole)
+    HOOK_POST_HALF = 0.01
+
+    # (x, y, yaw) boxes; play additionally rejects poses that overlap the peg or the hook.
     REGIONS = {
         "expert": (np.array([-0.03, -0.17, -np.pi / 12]), np.array([0.03, -0.11, np.pi / 12])),
         "eval": (np.array([-0.12, 0.11, -np.pi / 4]), np.array([0.12, 0.17, np.pi / 4])),
@@ -84,6 +117,7 @@ class MiniSquarePeg(MiniEnv):
         return f"""    <geom name="peg" type="box" size="{fmt(p, p, self.PEG_HEIGHT / 2)}"
           pos="{fmt(*self.PEG_XY, self.PEG_HEIGHT / 2)}" rgba="0.35 0.45 0.6 1"
           friction="0.5 0.005 0.0001" {OBJECT_GEOM}/>
+{self.hook_xml()}
     <body name="nut" pos="0 0 {hz}">
       <freejoint name="nut"/>
 {geoms}
@@ -91,27 +125,63 @@ class MiniSquarePeg(MiniEnv):
             pos="{fmt(h + t + lh, 0, 0)}" {nut} rgba="0.75 0.35 0.1 1"/>
     </body>"""
 
+    def hook_xml(self) -> str:
+        """Post on the table, arm along +x on top of it, tip rising from the arm's end."""
+        (x, y), r, p = self.HOOK_XY, self.HOOK_HALF, self.HOOK_POST_HALF
+        top, tip_top, post_x = self.HOOK_ARM_TOP, self.HOOK_TIP_TOP, self.hook_post_xy[0]
+        arm_half = (x + r - post_x) / 2
+        parts = [
+            ("post", (p, p, top / 2), (post_x, y, top / 2)),
+            ("arm", (arm_half, r, 0.005), (post_x + arm_half, y, top - 0.005)),
+            ("tip", (r, r, (tip_top - top) / 2), (x, y, (top + tip_top) / 2)),
+        ]
+        style = f'type="box" rgba="0.35 0.45 0.6 1" friction="0.5 0.005 0.0001" {OBJECT_GEOM}'
+        return "\n".join(
+            f'    <geom name="hook_{n}" size="{fmt(*s)}" pos="{fmt(*c)}" {style}/>'
+            for n, s, c in parts
+        )
+
+    def build_xml(self) -> str:
+        """The same MJCF (model name included) for every task of the square scene."""
+        return super().build_xml().replace(f'model="{self.name}"', 'model="mini_square"', 1)
+
     # ----------------------------------------------------------------- initial states
-    def clears_peg(self, x: float, y: float, yaw: float, margin: float = 0.01) -> bool:
-        """True when a flat nut at (x, y, yaw) keeps `margin` away from the peg (bounding discs)."""
-        peg_r = self.PEG_HALF * np.sqrt(2)
+    @property
+    def hook_post_xy(self) -> np.ndarray:
+        return self.HOOK_XY - [self.HOOK_ARM_LEN, 0.0]
+
+    def fixture_discs(self) -> list[tuple[np.ndarray, float]]:
+        """Table footprints of the static fixtures as discs (centre, radius): the peg and the
+        hook's post (the hook's arm is above anything the gripper does near the table)."""
+        return [
+            (self.PEG_XY, self.PEG_HALF * np.sqrt(2)),
+            (self.hook_post_xy, self.HOOK_POST_HALF * np.sqrt(2)),
+        ]
+
+    def fixture_gap(self, xy) -> float:
+        """Distance from a table point to the nearest fixture footprint."""
+        return min(np.linalg.norm(np.asarray(xy) - c) - r for c, r in self.fixture_discs())
+
+    def clears_fixtures(self, x: float, y: float, yaw: float, margin: float = 0.01) -> bool:
+        """True when a flat nut at (x, y, yaw) keeps `margin` away from the peg and the hook
+        (bounding disc of the ring, handle as a segment with the radius of its cross-section)."""
         outer = self.HOLE_HALF + self.WALL
         center = np.array([x, y])
-        if np.linalg.norm(center - self.PEG_XY) < outer * np.sqrt(2) + peg_r + margin:
+        if self.fixture_gap(center) < outer * np.sqrt(2) + margin:
             return False
-        # The handle as a segment with the radius of its half cross-section.
         axis = np.array([np.cos(yaw), np.sin(yaw)])
         a, b = center + outer * axis, center + (outer + self.HANDLE_LEN) * axis
-        s = np.clip(np.dot(self.PEG_XY - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0)
-        dist = np.linalg.norm(a + s * (b - a) - self.PEG_XY)
-        return dist >= self.HANDLE_HALF_W * np.sqrt(2) + peg_r + margin
+        for c, r in self.fixture_discs():
+            s = np.clip(np.dot(c - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0)
+            if np.linalg.norm(a + s * (b - a) - c) < self.HANDLE_HALF_W * np.sqrt(2) + r + margin:
+                return False
+        return True
 
     def graspable(self, x: float, y: float, yaw: float) -> bool:
-        """The handle is within reach and the open fingers around it stay clear of the peg."""
+        """The handle is within reach and the open fingers around it stay clear of fixtures."""
         grasp = np.array([x, y]) + self.GRASP_ALONG * np.array([np.cos(yaw), np.sin(yaw)])
         in_reach = np.all(np.abs(grasp) <= self.ARM_HIGH[:2] - 0.03)
-        finger_reach = self.FINGER_OPEN + 0.02 + self.PEG_HALF * np.sqrt(2)
-        return bool(in_reach and np.linalg.norm(grasp - self.PEG_XY) > finger_reach)
+        return bool(in_reach and self.fixture_gap(grasp) > self.FINGER_OPEN + 0.02)
 
     def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
         """Nut (x, y, yaw) drawn uniformly from `region`, rejecting poses that block the task."""
@@ -120,7 +190,7 @@ class MiniSquarePeg(MiniEnv):
         low, high = self.REGIONS[region]
         while True:
             pose = rng.uniform(low, high)
-            if self.clears_peg(*pose) and self.graspable(*pose):
+            if self.clears_fixtures(*pose) and self.graspable(*pose):
                 return pose
 
     def place_objects(self, init: np.ndarray) -> None:
@@ -172,14 +242,16 @@ class MiniSquarePeg(MiniEnv):
         """The nut is off the table and between the fingers (not just closed on air)."""
         return bool(obs["object"][2] > self.NUT_HALF_H + 0.02 and obs["gripper_qpos"].min() > 0.004)
 
-    def pick(self, obs: Obs, style: Style, along: float) -> Program:
-        """Above the handle, down, close, lift the nut clear of the peg."""
+    def pick(self, obs: Obs, style: Style, along: float, grasp_z: float | None = None) -> Program:
+        """Above the handle, down (to `grasp_z`, GRASP_Z unless botched), close, lift the nut
+        clear of the peg."""
+        grasp_z = self.GRASP_Z if grasp_z is None else grasp_z
         obs = yield from self.servo(
             obs, lambda o: self.handle_target(o, along, self.HOVER_Z), OPEN, style, max_steps=60
         )
         obs = yield from self.servo(
             obs,
-            lambda o: self.handle_target(o, along, self.GRASP_Z),
+            lambda o: self.handle_target(o, along, grasp_z),
             OPEN,
             style.slower(0.7),
             tol=0.003,
@@ -188,17 +260,42 @@ class MiniSquarePeg(MiniEnv):
         obs = yield from self.hold(obs, CLOSE, 4)
         return (yield from self.rise_to(obs, self.CARRY_Z, CLOSE, style))
 
-    def place(
-        self, obs: Obs, style: Style, goal_xy, goal_yaw: float, xy_tol: float, yaw_tol: float
-    ) -> Program:
-        """Carry the held nut above (goal_xy, goal_yaw), lower it to the table, let go."""
-        goal_xy = np.asarray(goal_xy, dtype=np.float64)
+    def pick_retrying(self, obs: Obs, style: Style, along: float, tries: int = 3) -> Program:
+        """`pick`, retried from the nut's new pose after a failed grasp; check `holding` after."""
+        for _ in range(tries):
+            obs = yield from self.pick(obs, style, along)
+            if self.holding(obs):
+                break
+            obs = yield from self.hold(obs, OPEN, 3)
+        return obs
+
+    def goal_heading(self, obs: Obs, goal_yaw: float) -> float:
+        """Gripper yaw that turns the held nut to `goal_yaw` the short way round, unless that
+        leaves the yaw joint's range."""
         _, psi = self.nut_pose(obs)
         phi = self.eef_yaw(obs)
         delta = float(wrap_angle(goal_yaw - psi))
         if abs(phi + delta) > self.ARM_HIGH[3] - 0.2:  # go the other way round
             delta -= 2 * np.pi * np.sign(delta)
-        phi_goal = phi + delta
+        return phi + delta
+
+    def place(
+        self,
+        obs: Obs,
+        style: Style,
+        goal_xy,
+        goal_yaw: float,
+        xy_tol: float,
+        yaw_tol: float,
+        rest_z: float | None = None,
+        retreat_z: float | None = None,
+    ) -> Program:
+        """Carry the held nut above (goal_xy, goal_yaw), lower it until its centre is down at
+        `rest_z` (on the table unless told) or it is blocked, let go, rise to `retreat_z`."""
+        goal_xy = np.asarray(goal_xy, dtype=np.float64)
+        rest_z = self.NUT_HALF_H if rest_z is None else rest_z
+        retreat_z = self.HOVER_Z if retreat_z is None else retreat_z
+        phi_goal = self.goal_heading(obs, goal_yaw)
         carry_z = float(obs["eef_pos"][2])
 
         def over_goal(o: Obs) -> bool:
@@ -208,7 +305,7 @@ class MiniSquarePeg(MiniEnv):
 
         def lowered(o: Obs) -> tuple[np.ndarray, float]:
             pos, yaw = self.carry_target(o, goal_xy, goal_yaw, phi_goal, 0.0)
-            pos[2] = o["eef_pos"][2] - (o["object"][2] - self.NUT_HALF_H) - 0.003
+            pos[2] = o["eef_pos"][2] - (o["object"][2] - rest_z) - 0.003
             return pos, yaw
 
         obs = yield from self.servo(
@@ -224,14 +321,23 @@ class MiniSquarePeg(MiniEnv):
             lowered,
             CLOSE,
             style.slower(0.6),
-            until=lambda o: o["object"][2] < self.NUT_HALF_H + 0.002,
+            until=lambda o: o["object"][2] < rest_z + 0.002,
             max_steps=40,
         )
         obs = yield from self.hold(obs, OPEN, 3)
-        return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, replace(style, noise=0.0)))
+        return (yield from self.rise_to(obs, retreat_z, OPEN, replace(style, noise=0.0)))
+
+    def square_yaw(self, obs: Obs, error: float = 0.0) -> float:
+        """The held nut's yaw rounded to the peg's square symmetry (plus an operator's error)."""
+        _, psi = self.nut_pose(obs)
+        return float(np.round(psi / (np.pi / 2)) * (np.pi / 2) + error)
+
+    def deliver(self, obs: Obs, style: Style) -> Program:
+        """The expert's goal move with the nut in hand: turn it square, lower it over the peg."""
+        return (yield from self.place(obs, style, self.PEG_XY, self.square_yaw(obs), 0.003, 0.04))
 
     def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
-        """Pick the nut by its handle, turn it square to the peg, lower it over the peg, release.
+        """Pick the nut by its handle and `deliver` it (for this task: over the peg).
 
         Per-episode randomness: speed, grasp point along the handle, action noise (~1 mm).
         A failed grasp is retried from the nut's new pose (twice, then it gives up).
@@ -240,23 +346,18 @@ class MiniSquarePeg(MiniEnv):
         along = self.GRASP_ALONG + rng.uniform(-0.006, 0.006)
 
         def program(obs: Obs) -> Program:
-            for _ in range(3):
-                obs = yield from self.pick(obs, style, along)
-                if self.holding(obs):
-                    break
-                obs = yield from self.hold(obs, OPEN, 3)
-            else:
+            obs = yield from self.pick_retrying(obs, style, along)
+            if not self.holding(obs):
                 return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
-            _, psi = self.nut_pose(obs)
-            square = np.round(psi / (np.pi / 2)) * (np.pi / 2)  # the peg is square
-            return (yield from self.place(obs, style, self.PEG_XY, square, 0.003, 0.04))
+            return (yield from self.deliver(obs, style))
 
         return ScriptedController(program, self.action_dim)
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
         """Undirected coverage: pick-and-place to random poses, pushes and idle wandering.
 
-        Places never target the peg (goals come from `sample_init`, which keeps clear of it).
+        Places never target the peg (goals come from `sample_init`, which keeps clear of it),
+        and the nut is never lifted above CARRY_Z, far below the hook's tip.
         30% of them go to the expert region and 20% to the eval region, so play data both
         visits eval-like states and carries the nut from anywhere into the states the expert
         starts from; the rest go anywhere on the table.
@@ -282,9 +383,9 @@ class MiniSquarePeg(MiniEnv):
                 if (
                     np.dot(d, [np.cos(psi), np.sin(psi)]) > -0.3
                     and np.all(np.abs(start) < self.ARM_HIGH[:2])
-                    and np.linalg.norm(start - self.PEG_XY) > 0.06
+                    and self.fixture_gap(start) > 0.03
                     and np.all(np.abs(end) < self.REGIONS["play"][1][:2])
-                    and self.clears_peg(*end, psi, margin=0.02)
+                    and self.clears_fixtures(*end, psi, margin=0.02)
                 ):
                     break
             else:
@@ -321,3 +422,134 @@ class MiniSquarePeg(MiniEnv):
                 obs = yield from primitive(obs)
 
         return ScriptedController(program, self.action_dim)
+
+    def scripted_suboptimal(
+        self, rng: np.random.Generator, mode: str | None = None
+    ) -> ScriptedController:
+        """An inexperienced operator (robomimic's Square-Worse): slower and shakier than the
+        expert, with one failure mode per episode, drawn from SUBOPTIMAL_MODES unless given:
+
+          clumsy        one hesitation on the way, then gets the nut on (a non-expert success);
+          noisy         a very shaky hand: the nut often catches on the peg's top;
+          hesitant      pauses and back-and-forth moves between every step: often too late;
+          missed_grasp  closes beyond the handle's end or above it, the same way again, gives up;
+          drop          opens the gripper mid-carry; sometimes picks the nut up again;
+          misaligned    lowers the nut 30-45 degrees off square: it catches on the peg's top
+                        and stays there (or leans against it) after the release;
+          slow          far too slow, with pauses: the horizon ends before the nut is on.
+
+        The controller's `mode` attribute names the episode's mode (for tests and analysis).
+        """
+        modes = self.SUBOPTIMAL_MODES
+        if mode is None:
+            mode = str(rng.choice(list(modes), p=list(modes.values())))
+        elif mode not in modes:
+            raise ValueError(f"unknown mode {mode!r}; known: {sorted(modes)}")
+        style = Style(rng, speed=rng.uniform(0.45, 0.8), noise=rng.uniform(0.08, 0.15))
+        if mode == "noisy":
+            style = replace(style, noise=rng.uniform(0.4, 0.6))
+        elif mode == "hesitant":
+            style = style.slower(0.5)
+        elif mode == "slow":
+            style = replace(style, speed=rng.uniform(0.2, 0.3))
+        along = self.GRASP_ALONG + rng.uniform(-0.01, 0.01)
+        # Where (of 4 points in the script) the operator stops to hesitate, and how often.
+        waits = {"hesitant": (4, 2), "slow": (4, 1), "clumsy": (1, 1)}.get(mode, (0, 0))
+        wait_at = set(rng.choice(4, size=waits[0], replace=False).tolist())
+
+        def hesitate(obs: Obs, point: int, grip: float) -> Program:
+            """At `point` of the script: stop a moment, or drift off and come back."""
+            for _ in range(waits[1] if point in wait_at else 0):
+                if mode == "slow" or rng.random() < 0.5:
+                    obs = yield from self.hold(obs, grip, int(rng.integers(5, 15)))
+                    continue
+                home, yaw = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
+                away = home + np.append(rng.uniform(-0.05, 0.05, 2), rng.uniform(0.0, 0.03))
+                for goal in (away, home):
+                    obs = yield from self.servo(
+                        obs, lambda o, g=goal, y=yaw: (g, y), grip, style, tol=0.008, max_steps=15
+                    )
+            return obs
+
+        def stalling(program: Program) -> Program:
+            """Slow mode: the operator freezes for 1-2 steps after most moves."""
+            action = next(program)
+            while True:
+                obs = yield action
+                for _ in range(int(rng.integers(1, 3))):
+                    obs = yield np.append(np.zeros(4), action[4])
+                try:
+                    action = program.send(obs)
+                except StopIteration as stop:
+                    return stop.value
+
+        def carry_part(obs: Obs, fraction: float) -> Program:
+            """Carry the held nut towards the peg until `fraction` of the way is done."""
+            start = obs["object"][:2].astype(np.float64)
+            yaw = self.square_yaw(obs)
+            phi_goal, z = self.goal_heading(obs, yaw), float(obs["eef_pos"][2])
+            done = fraction * np.linalg.norm(self.PEG_XY - start)
+            return (
+                yield from self.servo(
+                    obs,
+                    lambda o: self.carry_target(o, self.PEG_XY, yaw, phi_goal, z),
+                    CLOSE,
+                    style,
+                    until=lambda o: np.linalg.norm(o["object"][:2] - start) > done,
+                    max_steps=60,
+                )
+            )
+
+        def miss(obs: Obs) -> Program:
+            """Botched grasps: fingers closing past the handle's end, or above the handle."""
+            for _ in range(int(rng.integers(2, 4))):
+                if rng.random() < 0.5:
+                    handle_end = self.HOLE_HALF + self.WALL + self.HANDLE_LEN
+                    obs = yield from self.pick(obs, style, handle_end + rng.uniform(0.03, 0.04))
+                else:
+                    high = self.GRASP_Z + rng.uniform(0.025, 0.04)
+                    obs = yield from self.pick(obs, style, along, grasp_z=high)
+                obs = yield from self.hold(obs, OPEN, int(rng.integers(3, 10)))
+            return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
+
+        def attempt(obs: Obs, drop: bool) -> Program:
+            """Pick, carry (dropping the nut on the way if `drop`), put it on the peg."""
+            obs = yield from hesitate(obs, 0, OPEN)
+            obs = yield from self.pick_retrying(obs, style, along, tries=2)
+            if not self.holding(obs):
+                return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
+            obs = yield from hesitate(obs, 1, CLOSE)
+            obs = yield from carry_part(obs, rng.uniform(0.2, 0.5))
+            if drop:
+                obs = yield from self.hold(obs, OPEN, 5)
+                return (yield from self.rise_to(obs, self.CARRY_Z, OPEN, style))
+            obs = yield from hesitate(obs, 2, CLOSE)
+            # Misaligned: 30-45 degrees off square, which the peg cannot pass through.
+            error = rng.choice([-1.0, 1.0]) * rng.uniform(0.55, 0.78) if mode == "misaligned" else 0
+            goal_yaw = self.square_yaw(obs, error)
+            if 3 in wait_at:  # stops right above the peg before lowering
+                phi_goal, z = self.goal_heading(obs, goal_yaw), float(obs["eef_pos"][2])
+                obs = yield from self.servo(
+                    obs,
+                    lambda o: self.carry_target(o, self.PEG_XY, goal_yaw, phi_goal, z),
+                    CLOSE,
+                    style,
+                    tol=0.01,
+                    max_steps=40,
+                )
+                obs = yield from hesitate(obs, 3, CLOSE)
+            return (yield from self.place(obs, style, self.PEG_XY, goal_yaw, 0.003, 0.04))
+
+        def program(obs: Obs) -> Program:
+            if mode == "missed_grasp":
+                return (yield from miss(obs))
+            if mode == "slow":
+                return (yield from stalling(attempt(obs, drop=False)))
+            obs = yield from attempt(obs, drop=mode == "drop")
+            if mode == "drop" and rng.random() < 0.3:  # tries again from where the nut fell
+                obs = yield from attempt(obs, drop=False)
+            return obs
+
+        controller = ScriptedController(program, self.action_dim)
+        controller.mode = mode
+        return controller

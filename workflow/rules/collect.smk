@@ -1,4 +1,6 @@
 rule collect:
+    input:
+        collect_check,
     output:
         P.dataset("{task}", "{obs}", "{source}"),
     params:

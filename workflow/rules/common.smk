@@ -4,6 +4,7 @@ from snakemake.exceptions import WorkflowError
 
 import rise.config
 from rise import paths as P
+from rise import tasks as T
 from rise.methods import METHODS, parse_variant, variant
 
 PARAMS = workflow.configfiles[0] if workflow.configfiles else "params.yaml"
@@ -20,7 +21,7 @@ for _key in (*rise.config.SECTIONS, "scales", "data_seed"):
         raise WorkflowError(
             f"--config override of '{_key}' is not supported: the stages read it from "
             f"{PARAMS}; edit it there (overridable: scale, obs, lambda, epsilon, "
-            "epsilon_per_task, tasks, methods, seeds)"
+            "lambda_per_task, epsilon_per_task, tasks, methods, seeds)"
         )
 
 SCALE = config["scale"]
@@ -37,21 +38,41 @@ def eps_str(task):
     return str(config["epsilon_per_task"].get(task, config["epsilon"]))
 
 
+def lam_str(task):
+    """A task's lambda as it appears in paths."""
+    return str(config["lambda_per_task"].get(task, config["lambda"]))
+
+
 def get_final_output():
-    return [P.TABLE1, P.TABLE1_MD]
+    return [P.TABLE1, P.TABLE1_MD] + [P.coverage_png(t) for t in config["tasks"]]
 
 
 def table1_cells():
     return P.table1_cells(config["tasks"], config["methods"], config["seeds"], OBS,
-                          str(config["lambda"]), eps_str)
+                          lam_str, eps_str)
 
 
-# Input functions: a variant tag (rise.methods) decides what a job reads.
+# Input functions: the task (rise.tasks) and a variant tag (rise.methods) decide what a job reads.
+def collect_check(w):
+    """Only the owner of a dataset collects it (a shared one is collected once)."""
+    task = T.get(w.task)
+    if w.source not in task.sources or T.dataset_owner(w.task, w.source) != w.task:
+        raise WorkflowError(f"{P.dataset(w.task, w.obs, w.source)}: task {w.task} does not "
+                            f"collect {w.source!r} (its datasets: {task.sources})")
+    return []
+
+
+def task_data(w):
+    return P.task_datasets(w.task, w.obs)
+
+
+def data_args(input):
+    """`--data SOURCE=FILE ...` of the datasets among a rule's named inputs."""
+    return " ".join(f"{k}={v}" for k, v in input.items() if k not in ("pairs", "critic"))
+
+
 def critic_inputs(w):
-    inputs = {
-        "expert": P.dataset(w.task, w.obs, "expert"),
-        "play": P.dataset(w.task, w.obs, "play"),
-    }
+    inputs = task_data(w)
     if w.tag != "none":
         inputs["pairs"] = P.pairs(w.task, w.obs, w.tag[len("eps"):])
     return inputs
@@ -59,9 +80,7 @@ def critic_inputs(w):
 
 def policy_inputs(w):
     method, knobs = parse_variant(w.variant)
-    inputs = {"expert": P.dataset(w.task, w.obs, "expert")}
-    if method.nonexpert:
-        inputs["play"] = P.dataset(w.task, w.obs, "play")
+    inputs = task_data(w) if method.nonexpert else P.task_datasets(w.task, w.obs, [T.EXPERT])
     if method.augment:
         inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
     if method.critic:
@@ -71,8 +90,8 @@ def policy_inputs(w):
 
 def policy_args(w, input):
     method, knobs = parse_variant(w.variant)
-    args = [f"--method {method.name}"]
-    args += [f"--{key} {path}" for key, path in input.items()]
+    args = [f"--method {method.name}", f"--data {data_args(input)}"]
+    args += [f"--{key} {input[key]}" for key in ("pairs", "critic") if key in input.keys()]
     if method.lipschitz:
         args.append(f"--lam {knobs['lam']}")
     return " ".join(args)
@@ -89,7 +108,7 @@ def eval_inputs(w):
 wildcard_constraints:
     task=r"[a-z0-9_]+",
     obs=r"lowdim|image",
-    source=r"expert|play",
+    source=r"[a-z_]+",
     seed=r"\d+",
     eps=r"[0-9.e+-]+",
     tag=r"none|eps[0-9.e+-]+",

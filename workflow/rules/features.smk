@@ -1,11 +1,11 @@
 rule embed:
     input:
-        expert=P.dataset("{task}", "{obs}", "expert"),
-        play=P.dataset("{task}", "{obs}", "play"),
+        unpack(task_data),
     output:
         P.features("{task}", "{obs}"),
     params:
         hp=lambda w: hp("embed"),
+        data=lambda w, input: data_args(input),
     log:
         "logs/embed/{task}_{obs}.log",
     threads: 2
@@ -15,7 +15,7 @@ rule embed:
         "../envs/rise.yaml"
     shell:
         RISE.format("embed") + " --task {wildcards.task} --obs {wildcards.obs}"
-        " --expert {input.expert} --play {input.play} --out {output}"
+        " --data {params.data} --out {output}"
         " --threads {threads} > {log} 2>&1"
 
 

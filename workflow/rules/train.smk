@@ -6,6 +6,7 @@ rule train_critic:
         curve=P.critic_curve("{task}", "{obs}", "{tag}", "{seed}"),
     params:
         hp=lambda w: hp("critic"),
+        data=lambda w, input: data_args(input),
         pairs=lambda w, input: f"--pairs {input.pairs}" if "pairs" in input.keys() else "",
     log:
         "logs/critic/{task}_{obs}_{tag}_seed{seed}.log",
@@ -17,7 +18,7 @@ rule train_critic:
         "../envs/rise.yaml"
     shell:
         RISE.format("train-critic") + " --task {wildcards.task} --obs {wildcards.obs}"
-        " --expert {input.expert} --play {input.play} {params.pairs} --seed {wildcards.seed}"
+        " --data {params.data} {params.pairs} --seed {wildcards.seed}"
         " --out {output.ckpt} --curve {output.curve} --threads {threads} > {log} 2>&1"
 
 
