@@ -213,6 +213,7 @@ def cmd_evaluate(args):
         episodes_out=args.episodes_out,
         videos_out=args.videos_out,
         threads=args.threads,
+        region=args.region,
     )
 
 
@@ -314,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--episodes-out", required=True)
     s.add_argument("--videos-out", required=True)
+    s.add_argument("--region", help="start region (default: the task's evaluation region)")
 
     s = sub.add_parser("table", help="Table I from evaluation metrics")
     s.set_defaults(func=cmd_table)

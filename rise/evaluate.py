@@ -87,7 +87,10 @@ def evaluate(
     episodes_out: str,
     videos_out: str,
     threads: int = 1,
+    region: str | None = None,
 ) -> dict:
+    """Roll `episodes` episodes from the task's evaluation region (or `region`, to diagnose:
+    e.g. the expert region, where a policy that learned its demos must succeed)."""
     torch.manual_seed(seed)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -95,10 +98,9 @@ def evaluate(
     meta = planner.meta
     cameras = bool(meta["image_keys"])
     task = get(meta["task"])
+    region = region or task.eval_region
     envs = [make_env(task.env, cameras=cameras or i < videos) for i in range(episodes)]
-    obs = [
-        env.reset(task.eval_region, np.random.default_rng([seed, i])) for i, env in enumerate(envs)
-    ]
+    obs = [env.reset(region, np.random.default_rng([seed, i])) for i, env in enumerate(envs)]
     records = [
         {"episode": i, "init_object": o["object"].round(4).tolist(), "success": False, "steps": 0}
         for i, o in enumerate(obs)
@@ -140,7 +142,7 @@ def evaluate(
         "num_samples": planner.num_samples,
         "scheduler": scheduler,
         "inference_steps": inference_steps,
-        "region": task.eval_region,
+        "region": region,
     }
     _write_videos(videos_out, frames)
     write_json(episodes_out, records)

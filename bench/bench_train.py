@@ -1,0 +1,181 @@
+"""Where the time of one Table I cell goes: profile one training job and one evaluation job.
+
+    python bench/bench_train.py --task mini_square_peg --scale cpu --steps 300 --episodes 10
+
+Builds the cell's inputs with the real stages (collect, embed, augment, critic) in a
+temporary folder, then times a RISE policy training job and its evaluation under cProfile,
+printing seconds per training step / per evaluation episode and the functions that
+dominate. `--steps` / `--episodes` shorten the jobs (per-step costs do not depend on them);
+`--batch-size` and `--threads` override the preset to compare settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from rise import tasks as T  # noqa: E402
+from rise.augment import augment  # noqa: E402
+from rise.collect import collect  # noqa: E402
+from rise.config import load, section, task_epsilon, task_lambda  # noqa: E402
+from rise.embed import embed  # noqa: E402
+from rise.evaluate import evaluate  # noqa: E402
+from rise.methods import METHODS  # noqa: E402
+from rise.train import train_critic, train_policy  # noqa: E402
+
+
+def timed(label: str, func, profile: bool = False, top: int = 12, **kwargs):
+    """Run func(**kwargs); print wall time (and the cProfile top by own time)."""
+    prof = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if prof:
+        prof.enable()
+    result = func(**kwargs)
+    if prof:
+        prof.disable()
+    elapsed = time.perf_counter() - start
+    print(f"{label:40s} {elapsed:8.2f} s", flush=True)
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+    return result, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="mini_square_peg", choices=list(T.TASKS))
+    parser.add_argument("--scale", default="cpu")
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--steps", type=int, default=300, help="training steps to time")
+    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
+    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="print cProfile tables")
+    parser.add_argument("--method", default="RISE", choices=list(METHODS))
+    parser.add_argument("--region", help="evaluation start region (default: the task's)")
+    parser.add_argument("--down-dims", type=int, nargs="+", help="override the U-Net widths")
+    parser.add_argument("--lr", type=float, help="override the learning rates")
+    args = parser.parse_args()
+
+    cfg = load(args.params)
+    hp = {s: section(cfg, args.scale, s) for s in ("collect", "embed", "augment", "critic")}
+    pol, ev = section(cfg, args.scale, "policy"), section(cfg, args.scale, "evaluate")
+    pol["steps"] = hp["critic"]["steps"] = args.steps
+    if args.batch_size:
+        pol["batch_size"] = hp["critic"]["batch_size"] = args.batch_size
+    if args.down_dims:
+        pol["down_dims"] = args.down_dims
+    if args.lr:
+        pol["lr"] = hp["critic"]["lr"] = args.lr
+    task, eps, lam = T.get(args.task), task_epsilon(cfg, args.task), task_lambda(cfg, args.task)
+    print(
+        f"{args.task} at scale {args.scale}: {args.steps} steps, batch {pol['batch_size']}, "
+        f"{args.threads} thread(s), eps {eps}, lambda {lam}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for d in task.data:
+            files[d.source] = f"{tmp}/{d.source}.hdf5"
+            n = T.scaled_episodes(d.episodes, hp["collect"]["episodes_scale"], 2)
+            timed(
+                f"collect {d.source} ({n} episodes)",
+                collect,
+                task=d.owner or args.task,
+                env_name=task.env,
+                source=d.source,
+                episodes=n,
+                seed=0,
+                cameras=False,
+                out=files[d.source],
+            )
+        e = hp["embed"]
+        timed(
+            "embed",
+            embed,
+            task=args.task,
+            obs="lowdim",
+            files=files,
+            weights=e["weights"],
+            dim=e["dim"],
+            batch_size=e["batch_size"],
+            out=f"{tmp}/f.npz",
+        )
+        a = hp["augment"]
+        timed(
+            "augment",
+            augment,
+            features=f"{tmp}/f.npz",
+            epsilon=eps,
+            k=a["k"],
+            play_to_play=a["play_to_play"],
+            skip_play=a["skip_play"],
+            skip_expert=a["skip_expert"],
+            out=f"{tmp}/p.npz",
+            stats_out=f"{tmp}/s.json",
+        )
+        m = METHODS[args.method]
+        pairs = f"{tmp}/p.npz" if m.augment else None
+        common = dict(task=args.task, obs="lowdim", seed=0, threads=args.threads, pairs=pairs)
+        critic = None
+        if m.critic:
+            critic = f"{tmp}/c.pt"
+            _, t = timed(
+                "train-critic",
+                train_critic,
+                files=files,
+                hp=hp["critic"],
+                out=critic,
+                curve=f"{tmp}/c.csv",
+                **common,
+            )
+            print(f"  critic: {1000 * t / args.steps:.1f} ms per step")
+        _, t = timed(
+            f"train-policy ({m.name})",
+            train_policy,
+            profile=args.profile,
+            files=files if m.nonexpert else {T.EXPERT: files[T.EXPERT]},
+            critic_path=critic,
+            lam=lam if m.lipschitz else 0.0,
+            hp=pol,
+            out=f"{tmp}/p.pt",
+            curve=f"{tmp}/p.csv",
+            **common,
+        )
+        print(f"  policy: {1000 * t / args.steps:.1f} ms per step")
+        metrics, t = timed(
+            "evaluate",
+            evaluate,
+            profile=args.profile,
+            policy=f"{tmp}/p.pt",
+            critic=critic,
+            episodes=args.episodes,
+            num_samples=ev["num_samples"],
+            scheduler=pol["inference_scheduler"],
+            inference_steps=pol["inference_steps"],
+            seed=0,
+            videos=0,
+            out=f"{tmp}/m.json",
+            episodes_out=f"{tmp}/e.json",
+            videos_out=f"{tmp}/v",
+            threads=args.threads,
+            region=args.region,
+        )
+        with open(f"{tmp}/p.csv") as f:
+            last = f.read().strip().splitlines()[-1]
+        print(f"  last curve row (step,batch,loss,spectral_norm,weight_mean): {last}")
+        print(
+            f"  evaluate: {t / args.episodes:.2f} s per episode "
+            f"(mean {metrics['mean_steps']:.0f} steps, success {metrics['success_rate']:.0%})"
+        )
+
+
+if __name__ == "__main__":
+    main()
