@@ -49,6 +49,12 @@ def _files(args) -> dict[str, str]:
     return {EXPERT: files.pop(EXPERT), **files}
 
 
+def _job(args) -> dict:
+    """The arguments every training job takes from the command line."""
+    keys = ("task", "obs", "seed", "out", "curve", "threads")
+    return {k: getattr(args, k) for k in keys}
+
+
 def cmd_collect(args):
     from rise.collect import collect
     from rise.tasks import dataset_owner, scaled_episodes
@@ -149,17 +155,7 @@ def cmd_augment(args):
 def cmd_train_critic(args):
     from rise.train import train_critic
 
-    train_critic(
-        task=args.task,
-        obs=args.obs,
-        files=_files(args),
-        pairs=args.pairs,
-        hp=_hp(args, "critic"),
-        seed=args.seed,
-        out=args.out,
-        curve=args.curve,
-        threads=args.threads,
-    )
+    train_critic(files=_files(args), pairs=args.pairs, hp=_hp(args, "critic"), **_job(args))
 
 
 def cmd_train_policy(args):
@@ -175,23 +171,25 @@ def cmd_train_policy(args):
     for flag, needed, value in checks:
         if needed != (value is not None):
             raise ConfigError(f"method {m.name} {'needs' if needed else 'does not take'} {flag}")
+    if m.family == "actor_critic":
+        from rise.train import train_actor_critic
+
+        return train_actor_critic(
+            files=files, method=m.name, hp=_hp(args, "baselines"), **_job(args)
+        )
     if args.lam < 0 or (args.lam > 0 and not m.lipschitz):
         raise ConfigError(
             f"--lam {args.lam}: method {m.name} takes "
             f"{'lambda >= 0' if m.lipschitz else 'no spectral-norm penalty'}"
         )
     train_policy(
-        task=args.task,
-        obs=args.obs,
         files=files,
         pairs=args.pairs,
         critic_path=args.critic,
         lam=args.lam,
         hp=_hp(args, "policy"),
-        seed=args.seed,
-        out=args.out,
-        curve=args.curve,
-        threads=args.threads,
+        ilid=_hp(args, "baselines") if m.family == "ilid" else None,
+        **_job(args),
     )
 
 
@@ -226,6 +224,20 @@ def cmd_table(args):
             raise ConfigError(f"--cell {task} {method}: no metrics files given")
         cells[(task, method)] = files
     df = table1(cells, args.out, args.md, args.json)
+    return df.to_dict(orient="records")
+
+
+def cmd_figure(args):
+    from rise.figures import figure
+
+    points = []
+    for series, x, *files in args.point:
+        if not files:
+            raise ConfigError(f"--point {series} {x}: no metrics files given")
+        points.append((series, x, files))
+    df = figure(
+        name=args.name, points=points, task=args.task, out_csv=args.out_csv, out_png=args.out_png
+    )
     return df.to_dict(orient="records")
 
 
@@ -317,19 +329,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--videos-out", required=True)
     s.add_argument("--region", help="start region (default: the task's evaluation region)")
 
+    def repeated(s, flag, metavar, help_):
+        """A flag given once per item, each with a label pair and metrics files."""
+        s.add_argument(flag, nargs="+", action="append", required=True, metavar=metavar, help=help_)
+
     s = sub.add_parser("table", help="Table I from evaluation metrics")
     s.set_defaults(func=cmd_table)
-    s.add_argument(
-        "--cell",
-        nargs="+",
-        action="append",
-        required=True,
-        metavar="TASK METHOD FILE",
-        help="a cell: task, method, metrics files",
-    )
+    repeated(s, "--cell", "TASK METHOD FILE", "a cell: task, method, metrics files")
     s.add_argument("--out", required=True)
     s.add_argument("--md", required=True)
     s.add_argument("--json", required=True)
+
+    s = sub.add_parser("figure", help="an ablation / sensitivity figure from metrics")
+    s.set_defaults(func=cmd_figure)
+    s.add_argument("--name", required=True, help="fig5b_ablation, fig6_lambda, ...")
+    s.add_argument("--task", required=True)
+    repeated(s, "--point", "SERIES X FILE", "a point: series label, x value, metrics files")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-png", required=True)
 
     s = sub.add_parser("dvc-yaml", help="write dvc.yaml from params.yaml's grids")
     s.set_defaults(func=cmd_dvc_yaml)

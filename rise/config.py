@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SECTIONS = ("collect", "embed", "augment", "critic", "policy", "evaluate")
+SECTIONS = ("collect", "embed", "augment", "critic", "policy", "baselines", "evaluate")
 
 
 class ConfigError(ValueError):
@@ -61,6 +61,12 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
         if task not in TASKS:
             raise ConfigError(
                 f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
+            )
+    for key in ("ablation_task", "sensitivity_task", "epsilon_task"):
+        if cfg["figures"][key] not in TASKS:
+            raise ConfigError(
+                f"{source}: key 'figures.{key}': unknown task {cfg['figures'][key]!r}; "
+                f"known: {', '.join(TASKS)}"
             )
     for key in ("lambda_per_task", "epsilon_per_task"):
         for task in cfg[key]:

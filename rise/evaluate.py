@@ -40,7 +40,8 @@ class Planner:
         if critic_path is not None:
             self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic")
         self.num_samples = num_samples if self.critic is not None else 1
-        self.sched = self.policy.sampler(scheduler, inference_steps)
+        self.actor_critic = self.meta.get("family") == "actor_critic"  # SQIL, CQL
+        self.sched = None if self.actor_critic else self.policy.sampler(scheduler, inference_steps)
         self.gen = torch.Generator().manual_seed(seed)
 
     def _lowdim(self, obs: dict, norm) -> torch.Tensor:
@@ -53,6 +54,10 @@ class Planner:
         keys = self.meta["lowdim_keys"] + self.meta["image_keys"]
         obs = _stack(histories, keys)
         images = {k: torch.from_numpy(obs[k]) for k in self.meta["image_keys"]}
+        if self.actor_critic:  # one frame in, one action out: tanh(mean) of the actor
+            last = {k: v[:, -1] for k, v in images.items()}
+            act = self.policy.act(self._lowdim(obs, self.norm)[:, -1], last)
+            return self.norm.unact(act)[:, None].numpy()
         cond = self.policy.condition(self._lowdim(obs, self.norm), images)
         n, b = self.num_samples, cond.shape[0]
         chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen)

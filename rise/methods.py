@@ -1,10 +1,14 @@
 """The methods of Table I as switches over one pipeline (data, critic, penalty, augmentation).
 
-A method is never a fork of the pipeline: BC, IDQL and RISE differ only in which data they
+A method is never a fork of the pipeline: every method reads the same datasets, encoders and
+evaluation. The diffusion methods (BC, BCU, ILID, IDQL, RISE) differ only in which data they
 train on, whether an IQL critic weights and ranks their actions, whether the spectral-norm
-penalty is on, and whether kNN augmentation pairs are used. A trained variant is named by a
-tag that carries the values it depends on (``rise_lam0.1_eps0.15``), so artifact paths can
-never confuse two values of a swept knob.
+penalty is on, and whether kNN augmentation pairs are used; ILID first picks the
+non-expert rows it imitates with a state classifier (rise.algos.ilid). SQIL and CQL train a
+Gaussian actor-critic instead of a diffusion policy (rise.algos.sqil, rise.algos.cql).
+
+A trained variant is named by a tag that carries the values it depends on
+(``rise_lam0.1_eps0.15``), so artifact paths can never confuse two values of a swept knob.
 """
 
 from __future__ import annotations
@@ -19,12 +23,36 @@ class Method:
     critic: bool  # IQL critic: advantage weights in training, best-of-N extraction at test
     lipschitz: bool  # spectral-norm penalty, strength `lambda`
     augment: bool  # distance-based augmentation, threshold `epsilon`
+    family: str = "diffusion"  # diffusion | ilid (diffusion on selected rows) | actor_critic
+
+    @property
+    def sections(self) -> list[str]:
+        """The params.yaml sections its training reads."""
+        return {"diffusion": ["policy"], "ilid": ["policy", "baselines"]}.get(
+            self.family, ["baselines"]
+        )
+
+    @property
+    def code(self) -> list[str]:
+        """The algorithm files its training runs (DVC dependencies)."""
+        return {
+            "diffusion": ["rise/algos/diffusion_policy.py"],
+            "ilid": ["rise/algos/diffusion_policy.py", "rise/algos/ilid.py"],
+            "actor_critic": ["rise/algos/actor_critic.py", f"rise/algos/{self.name.lower()}.py"],
+        }[self.family]
 
 
+# Table I's columns, in the paper's order.
 METHODS = {
     "BC": Method("BC", nonexpert=False, critic=False, lipschitz=False, augment=False),
+    "BCU": Method("BCU", nonexpert=True, critic=False, lipschitz=False, augment=False),
+    "ILID": Method("ILID", True, critic=False, lipschitz=False, augment=False, family="ilid"),
+    "SQIL": Method("SQIL", True, False, False, False, family="actor_critic"),
+    "CQL": Method("CQL", True, False, False, False, family="actor_critic"),
     "IDQL": Method("IDQL", nonexpert=True, critic=True, lipschitz=False, augment=False),
     "RISE": Method("RISE", nonexpert=True, critic=True, lipschitz=True, augment=True),
+    # Fig 5b's middle step: offline RL + spectral norm, no augmentation.
+    "IDQLSN": Method("IDQLSN", nonexpert=True, critic=True, lipschitz=True, augment=False),
 }
 
 

@@ -76,6 +76,14 @@ def coverage_png(task) -> str:
     return f"results/coverage/{task}.png"
 
 
+def figure_csv(name) -> str:
+    return f"results/{name}.csv"
+
+
+def figure_png(name) -> str:
+    return f"results/{name}.png"
+
+
 TABLE1 = "results/table1.csv"
 TABLE1_MD = "results/table1.md"
 TABLE1_JSON = "results/table1.json"

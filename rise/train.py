@@ -15,8 +15,11 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from rise.algos.cql import CQL
 from rise.algos.diffusion_policy import DiffusionPolicy
+from rise.algos.ilid import StateClassifier, select_rows
 from rise.algos.iql import IQLCritic
+from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import atomic_path, write_text
 from rise.nets import ObsEncoder
 from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
@@ -30,7 +33,13 @@ def build_critic(meta: dict) -> IQLCritic:
     return IQLCritic(_encoder(meta), meta["action_dim"], meta["hidden"])
 
 
-def build_policy(meta: dict) -> DiffusionPolicy:
+ACTOR_CRITICS = {"SQIL": SQIL, "CQL": CQL}
+
+
+def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:
+    """The policy a checkpoint describes: a diffusion policy, or SQIL's / CQL's actor-critic."""
+    if meta.get("family") == "actor_critic":
+        return ACTOR_CRITICS[meta["method"]](_encoder(meta), meta["action_dim"], meta["hp"])
     return DiffusionPolicy(
         _encoder(meta),
         meta["action_dim"],
@@ -114,10 +123,60 @@ def _seed(seed: int, threads: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _training_pairs(pool: Pool, pairs: str | None):
-    orig = np.arange(len(pool))
+def _start(files: dict[str, str], task: str, obs: str, seed: int, threads: int):
+    """Seeded rng, the data pool and a normaliser fitted to it."""
+    rng = _seed(seed, threads)
+    pool = load_pool(files, task, obs)
+    return rng, pool, Normalizer.fit(pool.lowdim, pool.actions)
+
+
+def _training_pairs(pool: Pool, pairs: str | None, rows: np.ndarray | None = None):
+    """Original samples (`rows`, default all) and augmented ones, as (state, action) rows."""
+    orig = np.arange(len(pool)) if rows is None else rows
     aug_s, aug_a = augmented_rows(pool, pairs)
     return {"orig": (orig, orig), "aug": (aug_s, aug_a)}
+
+
+def _meta(pool: Pool, task: str, obs: str, sizes: dict, **extra) -> dict:
+    """What a checkpoint needs to rebuild its model and read observations."""
+    lowdim_keys, image_keys = obs_keys(task, obs)
+    return {
+        "lowdim_dim": pool.lowdim.shape[1],
+        "image_keys": list(image_keys),
+        "lowdim_keys": list(lowdim_keys),
+        "crop": sizes["crop"],
+        "width": sizes["encoder_width"],
+        "action_dim": pool.actions.shape[1],
+        "task": task,
+        "obs": obs,
+        **extra,
+    }
+
+
+def ilid_rows(pool: Pool, norm: Normalizer, meta: dict, hp: dict, rng) -> np.ndarray:
+    """ILID's imitation data: expert rows plus the non-expert rows whose resultant states a
+    state classifier deems expert-like, with the `ilid_rollback` steps that led there."""
+    classifier = StateClassifier(_encoder(meta), hp["hidden"], hp["lr"]).train()
+    for _ in tqdm(range(hp["ilid_classifier_steps"]), desc="ilid classifier"):
+        idx = balanced_indices(pool.reward, hp["batch_size"], rng)  # half expert, half not
+        lowdim, images = _obs_batch(pool, norm, idx)
+        classifier.train_step(
+            {"lowdim": lowdim, "images": images, "reward": torch.from_numpy(pool.reward[idx])}
+        )
+    classifier.eval()
+    scores = np.concatenate(
+        [
+            classifier.score(*_obs_batch(pool, norm, rows, nxt=True)).numpy()
+            for rows in np.array_split(np.arange(len(pool)), max(1, len(pool) // 4096))
+        ]
+    )
+    selected = select_rows(
+        scores, pool.episode, pool.starts, pool.lengths,
+        hp["ilid_threshold"], hp["ilid_rollback"], pool.reward,
+    )  # fmt: skip
+    expert = np.flatnonzero(pool.reward > 0.5)
+    print(f"ILID: {len(selected)} of {len(pool) - len(expert)} non-expert rows selected")
+    return np.concatenate([expert, selected])
 
 
 def train_critic(
@@ -133,20 +192,9 @@ def train_critic(
     threads: int = 1,
 ) -> None:
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
-    rng = _seed(seed, threads)
-    pool = load_pool(files, task, obs)
-    norm = Normalizer.fit(pool.lowdim, pool.actions)
+    rng, pool, norm = _start(files, task, obs, seed, threads)
     samples = _training_pairs(pool, pairs)
-    meta = {
-        "lowdim_dim": pool.lowdim.shape[1],
-        "image_keys": list(pool.image_keys),
-        "crop": hp["crop"],
-        "width": hp["encoder_width"],
-        "action_dim": pool.actions.shape[1],
-        "hidden": hp["hidden"],
-        "task": task,
-        "obs": obs,
-    }
+    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
     critic = build_critic(meta).train()
     opt = torch.optim.Adam([p for p in critic.parameters() if p.requires_grad], lr=hp["lr"])
     rows = []
@@ -179,8 +227,10 @@ def train_policy(
     out: str,
     curve: str,
     threads: int = 1,
+    ilid: dict | None = None,
 ) -> None:
-    """Diffusion policy; spectral-norm penalty `lam`; advantage weights when a critic is given."""
+    """Diffusion policy; spectral-norm penalty `lam`; advantage weights when a critic is given;
+    with `ilid` (the `baselines` settings), only ILID's selected rows are imitated."""
     rng = _seed(seed, threads)
     pool = load_pool(files, task, obs)
     critic = None
@@ -189,32 +239,29 @@ def train_policy(
         critic.requires_grad_(False)
     else:
         norm = Normalizer.fit(pool.lowdim, pool.actions)
-    lowdim_keys, image_keys = obs_keys(task, obs)
-    samples = _training_pairs(pool, pairs)
-    meta = {
-        "lowdim_dim": pool.lowdim.shape[1],
-        "image_keys": list(image_keys),
-        "lowdim_keys": list(lowdim_keys),
-        "crop": hp["crop"],
-        "width": hp["encoder_width"],
-        "action_dim": pool.actions.shape[1],
-        "horizon": hp["horizon"],
-        "n_obs_steps": hp["n_obs_steps"],
-        "n_action_steps": hp["n_action_steps"],
-        "down_dims": hp["down_dims"],
-        "diffusion_steps": hp["diffusion_steps"],
-        "lam": lam,
-        "weighting": hp["weighting"] if critic is not None else "none",
-        "task": task,
-        "obs": obs,
-    }
+    meta = _meta(
+        pool,
+        task,
+        obs,
+        hp,
+        family="diffusion",
+        horizon=hp["horizon"],
+        n_obs_steps=hp["n_obs_steps"],
+        n_action_steps=hp["n_action_steps"],
+        down_dims=hp["down_dims"],
+        diffusion_steps=hp["diffusion_steps"],
+        lam=lam,
+        weighting=hp["weighting"] if critic is not None else "none",
+    )
+    rows = None if ilid is None else ilid_rows(pool, norm, meta, ilid, rng)
+    samples = _training_pairs(pool, pairs, rows)
     policy = build_policy(meta).train()
     ema = ema_model(policy, hp["ema_power"])
     opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
     batches = alternating_batches(
-        len(pool), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
+        len(samples["orig"][0]), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
     )
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
@@ -244,4 +291,35 @@ def train_policy(
                 }
             )
     _save(out, "policy", ema.module, meta, norm)
+    _write_curve(curve, rows)
+
+
+def train_actor_critic(
+    *,
+    task: str,
+    obs: str,
+    files: dict[str, str],
+    method: str,
+    hp: dict,
+    seed: int,
+    out: str,
+    curve: str,
+    threads: int = 1,
+) -> None:
+    """SQIL or CQL: offline SAC on the 1/0 labels, one observation frame, one action per step."""
+    rng, pool, norm = _start(files, task, obs, seed, threads)
+    agent_hp = {k: hp[k] for k in ("hidden", "lr", "discount", "tau", "init_alpha")}
+    agent_hp.update(cql_alpha=hp["cql_alpha"], cql_samples=hp["cql_samples"])
+    meta = _meta(
+        pool, task, obs, hp, family="actor_critic", method=method, hp=agent_hp,
+        n_obs_steps=1, n_action_steps=1,
+    )  # fmt: skip
+    agent = build_policy(meta).train()
+    rows = []
+    for step in tqdm(range(hp["steps"]), desc=f"train {method}"):
+        idx = agent.batch_indices(pool.reward, hp["batch_size"], rng)
+        info = agent.train_step(_critic_batch(pool, norm, idx, idx))
+        if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
+            rows.append({"step": step, **{k: round(v, 6) for k, v in info.items()}})
+    _save(out, "policy", agent, meta, norm)
     _write_curve(curve, rows)

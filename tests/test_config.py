@@ -24,7 +24,7 @@ def cfg():
     "edit, key",
     [
         (lambda c: c.__setitem__("tasks", ["mini_square_peg", "no_such_task"]), "tasks.1"),
-        (lambda c: c["methods"].append("DQN"), "methods.3"),
+        (lambda c: c.__setitem__("methods", ["BC", "DQN"]), "methods.1"),
         (lambda c: c.__setitem__("lambda", -0.1), "lambda"),
         (lambda c: c.__setitem__("epsilon", 2.5), "epsilon"),
         (lambda c: c.pop("seeds"), "seeds"),
@@ -63,6 +63,13 @@ def test_shipped_params_are_valid_and_overrides_apply(cfg):
 def test_variant_tags_round_trip():
     assert variant("RISE", "0.1", "0.15") == "rise_lam0.1_eps0.15"
     assert variant("BC", "0.1", "0.15") == "bc"
+    assert [variant(m, "0.1", "0.15") for m in ("BCU", "ILID", "SQIL", "CQL")] == [
+        "bcu",
+        "ilid",
+        "sqil",
+        "cql",
+    ]
+    assert parse_variant("cql")[0].family == "actor_critic"
     method, knobs = parse_variant("rise_lam1e-05_eps0.15")
     assert method.name == "RISE" and knobs == {"lam": "1e-05", "eps": "0.15"}
     for bad in ("rise_lam0.1", "bc_lam0.1", "dqn", "idql_epsx"):

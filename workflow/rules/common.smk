@@ -1,8 +1,11 @@
 # Shared by every rule: validated config, scale sections, artifact paths (rise.paths).
+import shlex
+
 import yaml
 from snakemake.exceptions import WorkflowError
 
 import rise.config
+import rise.figures
 from rise import paths as P
 from rise import tasks as T
 from rise.methods import METHODS, parse_variant, variant
@@ -71,6 +74,11 @@ def data_args(input):
     return " ".join(f"{k}={v}" for k, v in input.items() if k not in ("pairs", "critic"))
 
 
+def figure_points(w):
+    """(series, x, task, metrics files) of figure `w.fig` (rise.figures)."""
+    return rise.figures.points(config, w.fig, OBS)
+
+
 def critic_inputs(w):
     inputs = task_data(w)
     if w.tag != "none":
@@ -86,6 +94,11 @@ def policy_inputs(w):
     if method.critic:
         inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
     return inputs
+
+
+def policy_hp(w):
+    """The hyperparameters a policy job depends on (a change reruns only those jobs)."""
+    return [hp(s) for s in parse_variant(w.variant)[0].sections]
 
 
 def policy_args(w, input):
@@ -112,4 +125,5 @@ wildcard_constraints:
     seed=r"\d+",
     eps=r"[0-9.e+-]+",
     tag=r"none|eps[0-9.e+-]+",
+    fig=r"fig[a-z0-9_]+",
     variant=r"[a-z]+(_lam[0-9.e+-]+)?(_eps[0-9.e+-]+)?",

@@ -29,7 +29,7 @@ rule train_policy:
         ckpt=P.policy("{task}", "{obs}", "{variant}", "{seed}"),
         curve=P.policy_curve("{task}", "{obs}", "{variant}", "{seed}"),
     params:
-        hp=lambda w: hp("policy"),
+        hp=policy_hp,
         args=policy_args,
     log:
         "logs/policy/{task}_{obs}_{variant}_seed{seed}.log",
