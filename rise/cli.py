@@ -51,7 +51,9 @@ def _files(args) -> dict[str, str]:
 
 def _job(args) -> dict:
     """The arguments every training job takes from the command line."""
-    keys = ("task", "obs", "seed", "out", "curve", "threads")
+    if not 0.0 < args.nonexpert_fraction <= 1.0:
+        raise ConfigError(f"--nonexpert-fraction {args.nonexpert_fraction}: must be in (0, 1]")
+    keys = ("task", "obs", "seed", "out", "curve", "threads", "nonexpert_fraction")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -312,6 +314,12 @@ def parser() -> argparse.ArgumentParser:
         task_args(s)
         s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
         s.add_argument("--pairs")
+        s.add_argument(
+            "--nonexpert-fraction",
+            type=float,
+            default=1.0,
+            help="use the first part of each non-expert dataset's episodes (Fig 6)",
+        )
         s.add_argument("--seed", type=int, required=True)
         s.add_argument("--out", required=True)
         s.add_argument("--curve", required=True)

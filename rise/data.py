@@ -103,6 +103,25 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.actions)
 
+    def head(self, episodes: int) -> Dataset:
+        """The first `episodes` episodes (rows stay where they were: a prefix)."""
+        k = min(int(episodes), len(self.lengths))
+        n = int(self.starts[k]) if k < len(self.lengths) else len(self)
+        return Dataset(
+            path=self.path,
+            source=self.source,
+            env_args=self.env_args,
+            obs={key: v[:n] for key, v in self.obs.items()},
+            next_obs={key: v[:n] for key, v in self.next_obs.items()},
+            actions=self.actions[:n],
+            dones=self.dones[:n],
+            episode=self.episode[:n],
+            step=self.step[:n],
+            starts=self.starts[:k],
+            lengths=self.lengths[:k],
+            demos=self.demos[:k],
+        )
+
 
 def read_dataset(
     path, obs_keys, image_keys=(), demos=None, require=("actions", "dones")

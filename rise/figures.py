@@ -49,14 +49,18 @@ def points(cfg: dict, name: str, obs: str) -> list[tuple[str, str, str, list[str
     """(series, x, task, metrics files of every seed) of figure `name` under params `cfg`."""
     fig, seeds = cfg["figures"], cfg["seeds"]
 
-    def cell(task, method, lam, eps):
-        tag = variant(method, _s(lam), _s(eps))
+    def cell(task, method, lam, eps, amount=1.0):
+        ne = None if amount >= 1.0 else _s(amount)  # all the data: the Table I cell itself
+        tag = variant(method, _s(lam), _s(eps), ne)
         return [P.eval_metrics(task, obs, tag, s) for s in seeds]
 
     def knob(key, task):
         return cfg[f"{key}_per_task"].get(task, cfg[key])
 
-    full = "100%"
+    def pct(amount):
+        return f"{100 * amount:g}%"
+
+    full = pct(1.0)
     if name == "fig5b_ablation":
         t = fig["ablation_task"]
         lam, eps = knob("lambda", t), knob("epsilon", t)
@@ -64,11 +68,19 @@ def points(cfg: dict, name: str, obs: str) -> list[tuple[str, str, str, list[str
     if name == "fig6_lambda":
         t = fig["sensitivity_task"]
         eps = knob("epsilon", t)
-        return [(full, _s(v), t, cell(t, "RISE", v, eps)) for v in fig["lambdas"]]
+        return [
+            (pct(a), _s(v), t, cell(t, "RISE", v, eps, a))
+            for a in fig["amounts"]
+            for v in fig["lambdas"]
+        ]
     if name == "fig6_epsilon":
         t = fig["sensitivity_task"]
         lam = knob("lambda", t)
-        return [(full, _s(v), t, cell(t, "RISE", lam, v)) for v in fig["epsilons"]]
+        return [
+            (pct(a), _s(v), t, cell(t, "RISE", lam, v, a))
+            for a in fig["amounts"]
+            for v in fig["epsilons"]
+        ]
     if name == "fig7_lambda_epsilon":
         t = fig["sensitivity_task"]
         return [

@@ -13,6 +13,7 @@ A trained variant is named by a tag that carries the values it depends on
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -56,11 +57,12 @@ METHODS = {
 }
 
 
-def variant(method: str, lam, eps) -> str:
+def variant(method: str, lam, eps, ne=None) -> str:
     """Tag of a trained policy: method name plus the knob values it depends on.
 
     `lam` and `eps` are written as given (str of the YAML value, or a DVC `${...}` template),
-    so Snakemake and DVC produce the same path.
+    so Snakemake and DVC produce the same path. `ne`, the fraction of the non-expert data
+    used (Fig 6), is only written when given (all of it otherwise).
     """
     m = METHODS[method]
     tag = m.name.lower()
@@ -68,23 +70,30 @@ def variant(method: str, lam, eps) -> str:
         tag += f"_lam{lam}"
     if m.augment:
         tag += f"_eps{eps}"
+    if ne is not None and m.nonexpert:
+        tag += f"_ne{ne}"
     return tag
 
 
 def parse_variant(tag: str) -> tuple[Method, dict[str, str]]:
     """Inverse of `variant`: the method and its knob values as written in the tag
-    ({"lam": "0.1", "eps": "0.15"}); rejects malformed tags."""
+    ({"lam": "0.1", "eps": "0.15"}, plus "ne" when given); rejects malformed tags."""
     name, *knobs = tag.split("_")
     by_tag = {m.lower(): m for m in METHODS}
     if name not in by_tag:
         raise ValueError(f"variant {tag!r}: unknown method {name!r}; known: {sorted(METHODS)}")
     method = METHODS[by_tag[name]]
-    values = {knob[:3]: knob[3:] for knob in knobs}
+    parsed = [re.fullmatch(r"([a-z]+)(\d[0-9.e+-]*)", knob) for knob in knobs]
     try:
+        values = {m.group(1): m.group(2) for m in parsed}
         [float(v) for v in values.values()]
-    except ValueError:
-        raise ValueError(f"variant {tag!r}: knobs must read lam<number> or eps<number>") from None
+    except (AttributeError, ValueError):
+        raise ValueError(
+            f"variant {tag!r}: knobs must read lam<number>, eps<number> or ne<number>"
+        ) from None
     expected = {k for k, on in (("lam", method.lipschitz), ("eps", method.augment)) if on}
+    if method.nonexpert and "ne" in values:
+        expected.add("ne")
     if set(values) != expected or len(values) != len(knobs):
         raise ValueError(f"variant {tag!r}: {method.name} takes knobs {sorted(expected)}")
     return method, values

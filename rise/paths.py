@@ -35,9 +35,18 @@ def pair_stats(task, obs, eps) -> str:
     return f"augment/{task}/{obs}/eps{eps}/stats.json"
 
 
-def critic_tag(eps) -> str:
-    """Critics differ only by the augmentation they train with ('none' or 'eps<value>')."""
-    return "none" if eps is None else f"eps{eps}"
+def critic_tag(eps, ne=None) -> str:
+    """Critics differ only by the augmentation they train with ('none' or 'eps<value>') and
+    by the fraction of non-expert data (`_ne<value>` when not all of it, Fig 6)."""
+    return ("none" if eps is None else f"eps{eps}") + ("" if ne is None else f"_ne{ne}")
+
+
+def parse_critic_tag(tag: str) -> dict[str, str]:
+    """Inverse of `critic_tag`: {"eps": value} and/or {"ne": value}."""
+    parts = tag.split("_")
+    knobs = {} if parts[0] == "none" else {"eps": parts[0][3:]}
+    knobs.update({p[:2]: p[2:] for p in parts[1:]})
+    return knobs
 
 
 def critic(task, obs, tag, seed) -> str:

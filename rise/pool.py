@@ -67,8 +67,9 @@ class Pool:
     episode: np.ndarray
     starts: np.ndarray
     lengths: np.ndarray
-    offsets: dict[str, int]
+    offsets: dict[str, int]  # source -> its first row
     image_keys: tuple[str, ...]
+    sizes: dict[str, int]  # source -> its number of rows
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -87,10 +88,21 @@ def _lowdim(ds: Dataset, keys, nxt: bool) -> np.ndarray:
     return np.concatenate([src[k] for k in keys], -1).astype(np.float32)
 
 
-def load_pool(files: dict[str, str], task: str, obs_mode: str) -> Pool:
-    """Read the given sources (name -> path); rows of the `expert` source get reward 1."""
+def load_pool(
+    files: dict[str, str], task: str, obs_mode: str, nonexpert_fraction: float = 1.0
+) -> Pool:
+    """Read the given sources (name -> path); rows of the `expert` source get reward 1.
+    `nonexpert_fraction` keeps the first part of every non-expert source's episodes (the
+    "amount of non-expert data" of the paper's Fig 6); at least one episode each."""
     lowdim_keys, image_keys = obs_keys(task, obs_mode)
     sets = {name: read_dataset(path, lowdim_keys, image_keys) for name, path in files.items()}
+    if nonexpert_fraction < 1.0:
+        sets = {
+            name: ds
+            if name == EXPERT
+            else ds.head(max(1, round(nonexpert_fraction * len(ds.lengths))))
+            for name, ds in sets.items()
+        }
     offsets, n, ep_base = {}, 0, 0
     episode, starts = [], []
     for name, ds in sets.items():
@@ -119,6 +131,7 @@ def load_pool(files: dict[str, str], task: str, obs_mode: str) -> Pool:
         lengths=np.concatenate([ds.lengths for ds in sets.values()]),
         offsets=offsets,
         image_keys=image_keys,
+        sizes={name: len(ds) for name, ds in sets.items()},
     )
 
 
@@ -130,6 +143,10 @@ def augmented_rows(pool: Pool, pairs_path: str | None) -> tuple[np.ndarray, np.n
         names = [str(s) for s in z["sources"]]
         keep = np.isin(z["state_source"], [names.index(s) for s in pool.offsets if s in names])
         keep &= np.isin(z["action_source"], [names.index(s) for s in pool.offsets if s in names])
+        # rows beyond a source's kept prefix (nonexpert_fraction < 1) are not in the pool
+        size = np.array([pool.sizes.get(s, 0) for s in names])
+        keep &= z["state_index"] < size[z["state_source"]]
+        keep &= z["action_index"] < size[z["action_source"]]
         base = np.array([pool.offsets.get(s, 0) for s in names])
         states = base[z["state_source"][keep]] + z["state_index"][keep]
         actions = base[z["action_source"][keep]] + z["action_index"][keep]

@@ -123,10 +123,10 @@ def _seed(seed: int, threads: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _start(files: dict[str, str], task: str, obs: str, seed: int, threads: int):
+def _start(files: dict[str, str], task: str, obs: str, seed: int, threads: int, fraction: float):
     """Seeded rng, the data pool and a normaliser fitted to it."""
     rng = _seed(seed, threads)
-    pool = load_pool(files, task, obs)
+    pool = load_pool(files, task, obs, fraction)
     return rng, pool, Normalizer.fit(pool.lowdim, pool.actions)
 
 
@@ -190,9 +190,10 @@ def train_critic(
     out: str,
     curve: str,
     threads: int = 1,
+    nonexpert_fraction: float = 1.0,
 ) -> None:
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
-    rng, pool, norm = _start(files, task, obs, seed, threads)
+    rng, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction)
     samples = _training_pairs(pool, pairs)
     meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
     critic = build_critic(meta).train()
@@ -227,12 +228,13 @@ def train_policy(
     out: str,
     curve: str,
     threads: int = 1,
+    nonexpert_fraction: float = 1.0,
     ilid: dict | None = None,
 ) -> None:
     """Diffusion policy; spectral-norm penalty `lam`; advantage weights when a critic is given;
     with `ilid` (the `baselines` settings), only ILID's selected rows are imitated."""
     rng = _seed(seed, threads)
-    pool = load_pool(files, task, obs)
+    pool = load_pool(files, task, obs, nonexpert_fraction)
     critic = None
     if critic_path is not None:
         critic, _, norm = load_checkpoint(critic_path, "critic")  # same pool, same normaliser
@@ -305,9 +307,10 @@ def train_actor_critic(
     out: str,
     curve: str,
     threads: int = 1,
+    nonexpert_fraction: float = 1.0,
 ) -> None:
     """SQIL or CQL: offline SAC on the 1/0 labels, one observation frame, one action per step."""
-    rng, pool, norm = _start(files, task, obs, seed, threads)
+    rng, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction)
     agent_hp = {k: hp[k] for k in ("hidden", "lr", "discount", "tau", "init_alpha")}
     agent_hp.update(cql_alpha=hp["cql_alpha"], cql_samples=hp["cql_samples"])
     meta = _meta(

@@ -70,6 +70,11 @@ def test_variant_tags_round_trip():
         "cql",
     ]
     assert parse_variant("cql")[0].family == "actor_critic"
+    assert variant("RISE", "0.1", "0.08", "0.5") == "rise_lam0.1_eps0.08_ne0.5"
+    assert variant("BC", "0.1", "0.08", "0.5") == "bc"  # BC never sees non-expert data
+    assert parse_variant("idql_ne0.25")[1] == {"ne": "0.25"}
+    with pytest.raises(ValueError, match="takes knobs"):
+        parse_variant("bc_ne0.5")
     method, knobs = parse_variant("rise_lam1e-05_eps0.15")
     assert method.name == "RISE" and knobs == {"lam": "1e-05", "eps": "0.15"}
     for bad in ("rise_lam0.1", "bc_lam0.1", "dqn", "idql_epsx"):

@@ -121,3 +121,35 @@ def test_truncated_and_empty_files(tmp_path, written):
     with pytest.raises(DatasetError, match="no episodes"):
         write_dataset(tmp_path / "none.hdf5", [], {}, "expert")
     assert not (tmp_path / "none.hdf5").exists()
+
+
+def test_nonexpert_fraction_keeps_a_prefix_and_drops_pairs_beyond_it(tmp_path):
+    """Fig 6's amounts: the first episodes of each non-expert source; augmentation pairs that
+    point past the kept rows disappear, the rest keep their rows."""
+    from rise.pool import augmented_rows, load_pool
+
+    rng = np.random.default_rng(1)
+    keys = {"eef_pos": 3, "eef_quat": 4, "gripper_qpos": 2, "object": 7}
+
+    def ep(n):
+        obs = {k: rng.normal(size=(n + 1, d)).astype(np.float32) for k, d in keys.items()}
+        return {"obs": obs, "actions": rng.uniform(-1, 1, (n, 5)), "states": np.zeros((n + 1, 1)),
+                "rewards": np.zeros(n)}  # fmt: skip
+
+    files = {"expert": tmp_path / "e.hdf5", "play": tmp_path / "p.hdf5"}
+    write_dataset(files["expert"], [ep(4), ep(4)], {}, "expert")
+    write_dataset(files["play"], [ep(5), ep(6), ep(7), ep(8)], {}, "play")
+    pairs = tmp_path / "pairs.npz"
+    np.savez(pairs, sources=np.array(["expert", "play"]),
+             state_source=np.array([1, 1, 1]), state_index=np.array([2, 10, 20]),
+             action_source=np.array([0, 1, 1]), action_index=np.array([3, 4, 12]))  # fmt: skip
+    files = {k: str(v) for k, v in files.items()}
+    full = load_pool(files, "mini_square_peg", "lowdim")
+    half = load_pool(files, "mini_square_peg", "lowdim", nonexpert_fraction=0.5)
+    assert full.sizes == {"expert": 8, "play": 26} and half.sizes == {"expert": 8, "play": 11}
+    assert len(half) == 19 and list(half.lengths) == [4, 4, 5, 6]
+    assert np.array_equal(half.lowdim, full.lowdim[:19])
+    # play row 20 is past the kept 11 rows; row 10 with action row 4 stays
+    states, actions = augmented_rows(half, str(pairs))
+    assert list(states) == [8 + 2, 8 + 10] and list(actions) == [3, 8 + 4]
+    assert len(augmented_rows(full, str(pairs))[0]) == 3

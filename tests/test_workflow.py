@@ -139,21 +139,27 @@ def test_figures_sweep_knobs_and_reuse_upstream_artifacts(tmp_path):
         "lambdas": [0.0, 0.1],
         "epsilons": [0.0, 0.08],
         "epsilons_mug": [0.05],
+        "amounts": [0.5, 1.0],
     }
     root = copy_repo(tmp_path, scale="smoke", obs="lowdim", seeds=[0], figures=figures)
     names = ["fig5b_ablation", "fig6_lambda", "fig6_epsilon", "fig7_lambda_epsilon",
              "fig8_epsilon"]  # fmt: skip
     targets = [f"results/{n}.png" for n in names]
     counts = job_counts(run(["snakemake", "-n", *targets], root))
-    # piece-assembly: bc, idql, idqlsn_lam0.1 and rise at 2 x 2 (lambda, epsilon); mug: one
-    assert counts["train_policy"] == counts["evaluate"] == 8
-    # critics depend on epsilon only: piece-assembly none / eps0.0 / eps0.08, mug eps0.05
-    assert counts["train_critic"] == 4 and counts["augment"] == 3 and counts["figure"] == 5
+    # piece-assembly: bc, idql, idqlsn_lam0.1, rise at 2 x 2 (lambda, epsilon) with all the
+    # non-expert data, and 3 more with half of it (Fig 6); mug: one
+    assert counts["train_policy"] == counts["evaluate"] == 11
+    # critics depend on epsilon and the amount only: piece-assembly none, eps0.0, eps0.08,
+    # eps0.0_ne0.5, eps0.08_ne0.5; mug eps0.05. Augmentation: once per epsilon.
+    assert counts["train_critic"] == 6 and counts["augment"] == 3 and counts["figure"] == 5
     run(["snakemake", *targets], root)
     grid = pd.read_csv(root / "results/fig7_lambda_epsilon.csv")
     assert sorted(zip(grid["series"], grid["x"], strict=True)) == [
         (0.0, 0.0), (0.0, 0.08), (0.1, 0.0), (0.1, 0.08)
     ]  # fmt: skip
+    sweep = pd.read_csv(root / "results/fig6_lambda.csv")
+    assert list(sweep["series"]) == ["50%", "50%", "100%", "100%"]
+    assert (root / "models/mini_piece_assembly/lowdim/critic-eps0.08_ne0.5/seed0").is_dir()
     ablation = pd.read_csv(root / "results/fig5b_ablation.csv")
     assert list(ablation["x"]) == [
         "BC", "offline RL (IDQL)", "+ spectral norm", "+ spectral norm + augmentation"

@@ -79,10 +79,20 @@ def figure_points(w):
     return rise.figures.points(config, w.fig, OBS)
 
 
+def critic_of(w, knobs):
+    """The critic checkpoint a variant with these knobs uses (same epsilon and data amount)."""
+    return P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps"), knobs.get("ne")), w.seed)
+
+
+def fraction_arg(knobs):
+    return f"--nonexpert-fraction {knobs['ne']}" if "ne" in knobs else ""
+
+
 def critic_inputs(w):
     inputs = task_data(w)
-    if w.tag != "none":
-        inputs["pairs"] = P.pairs(w.task, w.obs, w.tag[len("eps"):])
+    knobs = P.parse_critic_tag(w.tag)
+    if "eps" in knobs:
+        inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
     return inputs
 
 
@@ -92,7 +102,7 @@ def policy_inputs(w):
     if method.augment:
         inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
     if method.critic:
-        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
+        inputs["critic"] = critic_of(w, knobs)
     return inputs
 
 
@@ -107,6 +117,7 @@ def policy_args(w, input):
     args += [f"--{key} {input[key]}" for key in ("pairs", "critic") if key in input.keys()]
     if method.lipschitz:
         args.append(f"--lam {knobs['lam']}")
+    args.append(fraction_arg(knobs))
     return " ".join(args)
 
 
@@ -114,7 +125,7 @@ def eval_inputs(w):
     method, knobs = parse_variant(w.variant)
     inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
     if method.critic:
-        inputs["critic"] = P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps")), w.seed)
+        inputs["critic"] = critic_of(w, knobs)
     return inputs
 
 
@@ -124,6 +135,6 @@ wildcard_constraints:
     source=r"[a-z_]+",
     seed=r"\d+",
     eps=r"[0-9.e+-]+",
-    tag=r"none|eps[0-9.e+-]+",
+    tag=r"(none|eps[0-9.e+-]+)(_ne[0-9.]+)?",
     fig=r"fig[a-z0-9_]+",
-    variant=r"[a-z]+(_lam[0-9.e+-]+)?(_eps[0-9.e+-]+)?",
+    variant=r"[a-z]+(_lam[0-9.e+-]+)?(_eps[0-9.e+-]+)?(_ne[0-9.]+)?",

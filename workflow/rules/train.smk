@@ -8,6 +8,7 @@ rule train_critic:
         hp=lambda w: hp("critic"),
         data=lambda w, input: data_args(input),
         pairs=lambda w, input: f"--pairs {input.pairs}" if "pairs" in input.keys() else "",
+        fraction=lambda w: fraction_arg(P.parse_critic_tag(w.tag)),
     log:
         "logs/critic/{task}_{obs}_{tag}_seed{seed}.log",
     threads: 1
@@ -18,7 +19,7 @@ rule train_critic:
         "../envs/rise.yaml"
     shell:
         RISE.format("train-critic") + " --task {wildcards.task} --obs {wildcards.obs}"
-        " --data {params.data} {params.pairs} --seed {wildcards.seed}"
+        " --data {params.data} {params.pairs} {params.fraction} --seed {wildcards.seed}"
         " --out {output.ckpt} --curve {output.curve} --threads {threads} > {log} 2>&1"
 
 
