@@ -60,7 +60,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="print cProfile tables")
     parser.add_argument("--method", default="RISE", choices=list(METHODS))
-    parser.add_argument("--region", help="evaluation start region (default: the task's)")
+    parser.add_argument(
+        "--region", nargs="+", default=[None], help="evaluation start regions (default: the task's)"
+    )
+    parser.add_argument("--critic-steps", type=int, help="critic steps (default: --steps)")
+    parser.add_argument("--lam", type=float, help="override lambda (RISE's spectral penalty)")
+    parser.add_argument("--keep", help="write the cell's files to this folder, not a temporary one")
     parser.add_argument("--down-dims", type=int, nargs="+", help="override the U-Net widths")
     parser.add_argument("--lr", type=float, help="override the learning rates")
     args = parser.parse_args()
@@ -68,7 +73,8 @@ def main() -> None:
     cfg = load(args.params)
     hp = {s: section(cfg, args.scale, s) for s in ("collect", "embed", "augment", "critic")}
     pol, ev = section(cfg, args.scale, "policy"), section(cfg, args.scale, "evaluate")
-    pol["steps"] = hp["critic"]["steps"] = args.steps
+    pol["steps"] = args.steps
+    hp["critic"]["steps"] = args.critic_steps or args.steps
     if args.batch_size:
         pol["batch_size"] = hp["critic"]["batch_size"] = args.batch_size
     if args.down_dims:
@@ -76,11 +82,14 @@ def main() -> None:
     if args.lr:
         pol["lr"] = hp["critic"]["lr"] = args.lr
     task, eps, lam = T.get(args.task), task_epsilon(cfg, args.task), task_lambda(cfg, args.task)
+    lam = lam if args.lam is None else args.lam
     print(
         f"{args.task} at scale {args.scale}: {args.steps} steps, batch {pol['batch_size']}, "
         f"{args.threads} thread(s), eps {eps}, lambda {lam}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         files = {}
         for d in task.data:
             files[d.source] = f"{tmp}/{d.source}.hdf5"
@@ -136,7 +145,7 @@ def main() -> None:
                 curve=f"{tmp}/c.csv",
                 **common,
             )
-            print(f"  critic: {1000 * t / args.steps:.1f} ms per step")
+            print(f"  critic: {1000 * t / hp['critic']['steps']:.1f} ms per step")
         _, t = timed(
             f"train-policy ({m.name})",
             train_policy,
@@ -150,31 +159,33 @@ def main() -> None:
             **common,
         )
         print(f"  policy: {1000 * t / args.steps:.1f} ms per step")
-        metrics, t = timed(
-            "evaluate",
-            evaluate,
-            profile=args.profile,
-            policy=f"{tmp}/p.pt",
-            critic=critic,
-            episodes=args.episodes,
-            num_samples=ev["num_samples"],
-            scheduler=pol["inference_scheduler"],
-            inference_steps=pol["inference_steps"],
-            seed=0,
-            videos=0,
-            out=f"{tmp}/m.json",
-            episodes_out=f"{tmp}/e.json",
-            videos_out=f"{tmp}/v",
-            threads=args.threads,
-            region=args.region,
-        )
         with open(f"{tmp}/p.csv") as f:
             last = f.read().strip().splitlines()[-1]
         print(f"  last curve row (step,batch,loss,spectral_norm,weight_mean): {last}")
-        print(
-            f"  evaluate: {t / args.episodes:.2f} s per episode "
-            f"(mean {metrics['mean_steps']:.0f} steps, success {metrics['success_rate']:.0%})"
-        )
+        for region in args.region:
+            name = region or task.eval_region
+            metrics, t = timed(
+                f"evaluate from {name}",
+                evaluate,
+                profile=args.profile,
+                policy=f"{tmp}/p.pt",
+                critic=critic,
+                episodes=args.episodes,
+                num_samples=ev["num_samples"],
+                scheduler=pol["inference_scheduler"],
+                inference_steps=pol["inference_steps"],
+                seed=0,
+                videos=0,
+                out=f"{tmp}/m_{name}.json",
+                episodes_out=f"{tmp}/e_{name}.json",
+                videos_out=f"{tmp}/v_{name}",
+                threads=args.threads,
+                region=region,
+            )
+            print(
+                f"  evaluate from {name}: {t / args.episodes:.2f} s per episode "
+                f"(mean {metrics['mean_steps']:.0f} steps, success {metrics['success_rate']:.0%})"
+            )
 
 
 if __name__ == "__main__":
