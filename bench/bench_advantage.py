@@ -55,10 +55,9 @@ def main() -> None:
             f"{name:12s} {pool.sizes[name]:7d} {value[rows].mean():7.1f} {p10:7.2f} "
             f"{p50:7.2f} {p90:7.2f} {weight[rows].mean():7.2f}"
         )
-    expert_rows = pool.sizes[T.EXPERT]
-    starts = pool.starts[pool.starts < expert_rows] if pool.offsets[T.EXPERT] == 0 else []
-    if len(starts):
-        print(f"V at expert episode starts: {value[starts].mean():.1f}")
+    first = pool.offsets[T.EXPERT]
+    in_expert = (pool.starts >= first) & (pool.starts < first + pool.sizes[T.EXPERT])
+    print(f"V at expert episode starts: {value[pool.starts[in_expert]].mean():.1f}")
 
 
 if __name__ == "__main__":
