@@ -75,6 +75,15 @@ def variant(method: str, lam, eps, ne=None) -> str:
     return tag
 
 
+def knob_values(knobs: list[str]) -> dict[str, str]:
+    """{"lam": "0.1", "eps": "0.15"} from tag parts such as "lam0.1" and "eps0.15" (policy
+    variants and critic tags write their knobs alike); ValueError on a malformed part."""
+    parsed = [re.fullmatch(r"([a-z]+)(\d[0-9.e+-]*)", knob) for knob in knobs]
+    if not all(parsed):
+        raise ValueError(f"malformed knobs {knobs}")
+    return {m.group(1): m.group(2) for m in parsed}
+
+
 def parse_variant(tag: str) -> tuple[Method, dict[str, str]]:
     """Inverse of `variant`: the method and its knob values as written in the tag
     ({"lam": "0.1", "eps": "0.15"}, plus "ne" when given); rejects malformed tags."""
@@ -83,11 +92,10 @@ def parse_variant(tag: str) -> tuple[Method, dict[str, str]]:
     if name not in by_tag:
         raise ValueError(f"variant {tag!r}: unknown method {name!r}; known: {sorted(METHODS)}")
     method = METHODS[by_tag[name]]
-    parsed = [re.fullmatch(r"([a-z]+)(\d[0-9.e+-]*)", knob) for knob in knobs]
     try:
-        values = {m.group(1): m.group(2) for m in parsed}
+        values = knob_values(knobs)
         [float(v) for v in values.values()]
-    except (AttributeError, ValueError):
+    except ValueError:
         raise ValueError(
             f"variant {tag!r}: knobs must read lam<number>, eps<number> or ne<number>"
         ) from None

@@ -9,6 +9,7 @@ wildcard/template strings ("{task}", "${obs}").
 from __future__ import annotations
 
 from rise import tasks as T
+from rise.methods import knob_values
 
 
 def dataset(task, obs, source) -> str:
@@ -44,9 +45,7 @@ def critic_tag(eps, ne=None) -> str:
 def parse_critic_tag(tag: str) -> dict[str, str]:
     """Inverse of `critic_tag`: {"eps": value} and/or {"ne": value}."""
     parts = tag.split("_")
-    knobs = {} if parts[0] == "none" else {"eps": parts[0][3:]}
-    knobs.update({p[:2]: p[2:] for p in parts[1:]})
-    return knobs
+    return knob_values(parts[1:] if parts[0] == "none" else parts)
 
 
 def critic(task, obs, tag, seed) -> str:
