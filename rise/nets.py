@@ -24,6 +24,15 @@ def mlp(sizes: list[int], act=nn.ReLU) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+@torch.no_grad()
+def polyak(pairs: list[tuple[nn.Module, nn.Module]], rate: float) -> None:
+    """target <- target + rate * (online - target) for each (online, target) pair, in one
+    fused call (a Python loop over parameters costs more than the update on a CPU)."""
+    online = [p for net, _ in pairs for p in net.parameters()]
+    target = [p for _, targ in pairs for p in targ.parameters()]
+    torch._foreach_lerp_(target, online, rate)
+
+
 def _groups(channels: int) -> int:
     return max(1, min(32, channels // 4))
 

@@ -107,13 +107,14 @@ def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray) ->
 
 def ema_model(model: torch.nn.Module, power: float) -> AveragedModel:
     """EMA of the weights with Chi et al.'s warm-up: decay = 1 - (1 + step) ** -power,
-    capped at 0.9999 (diffusers' EMAModel schedule; torch's AveragedModel imports 5 s faster)."""
+    capped at 0.9999 (diffusers' EMAModel schedule; torch's AveragedModel imports 5 s faster).
+    One fused lerp over all tensors: a per-parameter update cost ~9 ms a step on a CPU."""
 
-    def avg(ema_p, p, n):
+    def avg(ema_params, params, n):
         decay = min(1.0 - (1.0 + float(n)) ** -power, 0.9999)
-        return ema_p + (p - ema_p) * (1.0 - decay)
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
 
-    return AveragedModel(model, avg_fn=avg, use_buffers=True)
+    return AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
 
 
 def _seed(seed: int, threads: int) -> np.random.Generator:
@@ -197,7 +198,9 @@ def train_critic(
     samples = _training_pairs(pool, pairs)
     meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
     critic = build_critic(meta).train()
-    opt = torch.optim.Adam([p for p in critic.parameters() if p.requires_grad], lr=hp["lr"])
+    opt = torch.optim.Adam(
+        [p for p in critic.parameters() if p.requires_grad], lr=hp["lr"], foreach=True
+    )
     rows = []
     batches = alternating_batches(
         len(pool), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
@@ -259,7 +262,7 @@ def train_policy(
     samples = _training_pairs(pool, pairs, rows)
     policy = build_policy(meta).train()
     ema = ema_model(policy, hp["ema_power"])
-    opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6)
+    opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6, foreach=True)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
     batches = alternating_batches(

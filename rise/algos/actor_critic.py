@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rise.nets import ObsEncoder, mlp
+from rise.nets import ObsEncoder, mlp, polyak
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # keeps the Gaussian away from a point mass and a flat line
 
@@ -80,11 +80,8 @@ class TwinQ(nn.Module):
         x = torch.cat([feat, action], -1)
         return torch.min(self.q1_targ(x), self.q2_targ(x)).squeeze(-1)
 
-    @torch.no_grad()
     def update_targets(self, tau: float) -> None:
-        for net, targ in ((self.q1, self.q1_targ), (self.q2, self.q2_targ)):
-            for p, pt in zip(net.parameters(), targ.parameters(), strict=True):
-                pt.lerp_(p, tau)
+        polyak([(self.q1, self.q1_targ), (self.q2, self.q2_targ)], tau)
 
 
 def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -124,9 +121,11 @@ class OfflineSAC(nn.Module):
         self.target_entropy = -float(action_dim)
         trainable = [*self.encoder.parameters(), *self.critic.parameters()]
         self.optimizers = {
-            "critic": torch.optim.Adam([p for p in trainable if p.requires_grad], lr=hp["lr"]),
-            "actor": torch.optim.Adam(self.actor.parameters(), lr=hp["lr"]),
-            "alpha": torch.optim.Adam([self.log_alpha], lr=hp["lr"]),
+            "critic": torch.optim.Adam(
+                [p for p in trainable if p.requires_grad], lr=hp["lr"], foreach=True
+            ),
+            "actor": torch.optim.Adam(self.actor.parameters(), lr=hp["lr"], foreach=True),
+            "alpha": torch.optim.Adam([self.log_alpha], lr=hp["lr"], foreach=True),
         }
 
     def batch_indices(self, reward: np.ndarray, batch_size: int, rng: np.random.Generator):

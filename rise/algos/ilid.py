@@ -33,7 +33,7 @@ class StateClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.net = mlp([encoder.out_dim, *hidden, 1])
-        self.optimizer = torch.optim.Adam(self.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
 
     def logits(self, lowdim: torch.Tensor, images: dict) -> torch.Tensor:
         return self.net(self.encoder(lowdim, images)).squeeze(-1)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rise.nets import ObsEncoder, mlp
+from rise.nets import ObsEncoder, mlp, polyak
 
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
@@ -64,8 +64,5 @@ class IQLCritic(nn.Module):
             "q_mean": q_targ.mean().item(),
         }
 
-    @torch.no_grad()
     def update_targets(self, tau: float) -> None:
-        for net, targ in ((self.q1, self.q1_targ), (self.q2, self.q2_targ)):
-            for p, pt in zip(net.parameters(), targ.parameters(), strict=True):
-                pt.lerp_(p, tau)
+        polyak([(self.q1, self.q1_targ), (self.q2, self.q2_targ)], tau)
