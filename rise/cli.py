@@ -22,6 +22,18 @@ def _hp(args, name: str) -> dict:
     return section(load(args.params), args.scale, name)
 
 
+def _device(args) -> str:
+    """--device, else params' `device`; checked here, before any data is read."""
+    from rise.nets import resolve_device
+
+    name = args.device or load(args.params)["device"]
+    try:
+        resolve_device(name)
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"device {name!r}: {exc}") from None
+    return name
+
+
 def _task(name: str):
     from rise import tasks
 
@@ -53,7 +65,7 @@ def _job(args) -> dict:
     """The arguments every training job takes from the command line."""
     if not 0.0 < args.nonexpert_fraction <= 1.0:
         raise ConfigError(f"--nonexpert-fraction {args.nonexpert_fraction}: must be in (0, 1]")
-    keys = ("task", "obs", "seed", "out", "curve", "threads", "nonexpert_fraction")
+    keys = ("task", "obs", "seed", "out", "curve", "threads", "nonexpert_fraction", "device")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -135,6 +147,7 @@ def cmd_embed(args):
         batch_size=hp["batch_size"],
         out=args.out,
         threads=args.threads,
+        device=args.device,
     )
 
 
@@ -214,6 +227,7 @@ def cmd_evaluate(args):
         videos_out=args.videos_out,
         threads=args.threads,
         region=args.region,
+        device=args.device,
     )
 
 
@@ -273,6 +287,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
         return s
 
+    def device_arg(s):
+        s.add_argument("--device", help="cpu | cuda | cuda:N | auto (default: params' device)")
+
     def task_args(s):
         s.add_argument("--task", required=True)
         s.add_argument("--obs", choices=["lowdim", "image"], required=True)
@@ -292,6 +309,7 @@ def parser() -> argparse.ArgumentParser:
     data_help = "SOURCE=FILE for each dataset (expert first by name, then non-expert)"
     s = stage("embed", cmd_embed, "per-frame features on the unit sphere")
     task_args(s)
+    device_arg(s)
     s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
     s.add_argument("--out", required=True)
 
@@ -312,6 +330,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = stage(name, func, help_)
         task_args(s)
+        device_arg(s)
         s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
         s.add_argument("--pairs")
         s.add_argument(
@@ -329,6 +348,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--critic")
 
     s = stage("evaluate", cmd_evaluate, "rollouts from the evaluation region")
+    device_arg(s)
     s.add_argument("--policy", required=True)
     s.add_argument("--critic")
     s.add_argument("--seed", type=int, required=True)
@@ -369,6 +389,8 @@ def main(argv=None) -> int:
     try:
         if getattr(args, "scale", "") is None:
             args.scale = load(args.params)["scale"]
+        if hasattr(args, "device"):
+            args.device = _device(args)
         result = args.func(args)
     except (ConfigError, DatasetError) as exc:
         print(f"rise {args.stage}: error: {exc}", file=sys.stderr)

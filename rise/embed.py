@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from rise.atomic import atomic_path
 from rise.data import read_dataset
+from rise.nets import resolve_device
 from rise.pool import obs_keys
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -63,12 +64,12 @@ def dinov2(weights: str, seed: int = 0):
 @torch.no_grad()
 def patch_tokens(model, images: np.ndarray, batch_size: int, desc: str) -> np.ndarray:
     """(N, H, W, 3) uint8 -> (N, patches * hidden) with each patch token L2-normalised."""
-    out = []
+    out, device = [], next(model.parameters()).device
     for i in tqdm(range(0, len(images), batch_size), desc=desc):
         x = torch.from_numpy(images[i : i + batch_size]).permute(0, 3, 1, 2).float() / 255.0
-        x = (x - IMAGENET_MEAN) / IMAGENET_STD
+        x = ((x - IMAGENET_MEAN) / IMAGENET_STD).to(device)
         tokens = model(pixel_values=x).last_hidden_state[:, 1:]  # drop CLS
-        out.append(torch.nn.functional.normalize(tokens, dim=-1).flatten(1).numpy())
+        out.append(torch.nn.functional.normalize(tokens, dim=-1).flatten(1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -101,7 +102,9 @@ def embed(
     out: str,
     seed: int = 0,
     threads: int = 1,
+    device: str = "cpu",
 ) -> dict:
+    dev = resolve_device(device)
     if threads > 0:
         torch.set_num_threads(threads)
     lowdim_keys = obs_keys(task, "lowdim")[0]  # features always see the full low-dim state
@@ -116,7 +119,7 @@ def embed(
         feats = unit((x - x.mean(0)) / (x.std(0) + 1e-6))
         info = {"features": "lowdim", "keys": list(lowdim_keys), "semantic": True}
     else:
-        model = dinov2(weights, seed)
+        model = dinov2(weights, seed).to(dev)
         cams = []
         for key in image_keys:
             imgs = np.concatenate([ds.obs[key] for ds in sets.values()])

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from rise.atomic import atomic_path, write_json
 from rise.envs import make_env
+from rise.nets import resolve_device
 from rise.tasks import get
 from rise.train import load_checkpoint
 
@@ -34,11 +35,13 @@ class Planner:
         scheduler: str,
         inference_steps: int,
         seed: int,
+        device: torch.device,
     ):
-        self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy")
+        self.device = device
+        self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", device)
         self.critic = None
         if critic_path is not None:
-            self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic")
+            self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic", device)
         self.num_samples = num_samples if self.critic is not None else 1
         self.actor_critic = self.meta.get("family") == "actor_critic"  # SQIL, CQL
         self.sched = None if self.actor_critic else self.policy.sampler(scheduler, inference_steps)
@@ -46,32 +49,33 @@ class Planner:
 
     def _lowdim(self, obs: dict, norm) -> torch.Tensor:
         x = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
-        return norm.obs(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1).float()
+        x = norm.obs(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1).float()
+        return x.to(self.device)
 
     @torch.no_grad()
     def __call__(self, histories: list[list[dict]]) -> np.ndarray:
         """(B, n_action_steps, action_dim) actions in the environment's units."""
         keys = self.meta["lowdim_keys"] + self.meta["image_keys"]
         obs = _stack(histories, keys)
-        images = {k: torch.from_numpy(obs[k]) for k in self.meta["image_keys"]}
+        images = {k: torch.from_numpy(obs[k]).to(self.device) for k in self.meta["image_keys"]}
         if self.actor_critic:  # one frame in, one action out: tanh(mean) of the actor
             last = {k: v[:, -1] for k, v in images.items()}
-            act = self.policy.act(self._lowdim(obs, self.norm)[:, -1], last)
+            act = self.policy.act(self._lowdim(obs, self.norm)[:, -1], last).cpu()
             return self.norm.unact(act)[:, None].numpy()
         cond = self.policy.condition(self._lowdim(obs, self.norm), images)
         n, b = self.num_samples, cond.shape[0]
-        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen)
+        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen).cpu()
         chunks = self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
         if self.critic is not None:
             last = {k: v[:, -1] for k, v in obs.items()}
             low = self._lowdim(last, self.critic_norm).repeat_interleave(n, 0)
             imgs = {
-                k: torch.from_numpy(last[k]).repeat_interleave(n, 0)
+                k: torch.from_numpy(last[k]).repeat_interleave(n, 0).to(self.device)
                 for k in self.meta["image_keys"]
             }
             feat = self.critic.encoder(low, imgs)
             first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
-            best = self.critic.q_min(feat, first).reshape(b, n).argmax(1)
+            best = self.critic.q_min(feat, first.to(self.device)).reshape(b, n).argmax(1).cpu()
         else:
             best = torch.zeros(b, dtype=torch.long)
         chosen = chunks[torch.arange(b), best]
@@ -93,13 +97,16 @@ def evaluate(
     videos_out: str,
     threads: int = 1,
     region: str | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Roll `episodes` episodes from the task's evaluation region (or `region`, to diagnose:
     e.g. the expert region, where a policy that learned its demos must succeed)."""
     torch.manual_seed(seed)
     if threads > 0:
         torch.set_num_threads(threads)
-    planner = Planner(policy, critic, num_samples, scheduler, inference_steps, seed)
+    planner = Planner(
+        policy, critic, num_samples, scheduler, inference_steps, seed, resolve_device(device)
+    )
     meta = planner.meta
     cameras = bool(meta["image_keys"])
     task = get(meta["task"])

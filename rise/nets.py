@@ -15,6 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def resolve_device(name: str) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N`, or `auto` (the first GPU if torch sees one, else the CPU)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: torch sees no GPU on this machine (use cpu or auto)")
+    return device
+
+
 def mlp(sizes: list[int], act=nn.ReLU) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):

@@ -21,7 +21,7 @@ from rise.algos.ilid import StateClassifier, select_rows
 from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import atomic_path, write_text
-from rise.nets import ObsEncoder
+from rise.nets import ObsEncoder, resolve_device
 from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
 
 
@@ -50,15 +50,15 @@ def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:
     )
 
 
-def load_checkpoint(path: str, kind: str):
-    """(model in eval mode, meta, normaliser) from a checkpoint written by this module."""
+def load_checkpoint(path: str, kind: str, device: torch.device | str = "cpu"):
+    """(model in eval mode on `device`, meta, normaliser) from a checkpoint of this module."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt.get("kind") != kind:
         raise ValueError(f"{path}: expected a {kind} checkpoint, found {ckpt.get('kind')!r}")
     meta = ckpt["meta"]
     model = (build_critic if kind == "critic" else build_policy)(meta)
     model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), meta, Normalizer(ckpt["normalizer"])
+    return model.to(device).eval(), meta, Normalizer(ckpt["normalizer"])
 
 
 def _save(path: str, kind: str, model, meta: dict, norm: Normalizer) -> None:
@@ -67,7 +67,7 @@ def _save(path: str, kind: str, model, meta: dict, norm: Normalizer) -> None:
             {
                 "kind": kind,
                 "meta": meta,
-                "state_dict": model.state_dict(),
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "normalizer": norm.stats,
             },
             tmp,
@@ -82,26 +82,26 @@ def _write_curve(path: str, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
-def _obs_batch(pool: Pool, norm: Normalizer, rows: np.ndarray, nxt: bool = False):
+def _obs_batch(pool: Pool, norm: Normalizer, rows: np.ndarray, device, nxt: bool = False):
     lowdim = pool.next_lowdim if nxt else pool.lowdim
     images = pool.next_images if nxt else pool.images
     return (
-        norm.obs(lowdim[rows]).float(),
-        {k: torch.from_numpy(images[k][rows]) for k in pool.image_keys},
+        norm.obs(lowdim[rows]).float().to(device),
+        {k: torch.from_numpy(images[k][rows]).to(device) for k in pool.image_keys},
     )
 
 
-def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray) -> dict:
-    lowdim, images = _obs_batch(pool, norm, s)
-    next_lowdim, next_images = _obs_batch(pool, norm, s, nxt=True)
+def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray, device) -> dict:
+    lowdim, images = _obs_batch(pool, norm, s, device)
+    next_lowdim, next_images = _obs_batch(pool, norm, s, device, nxt=True)
     return {
         "lowdim": lowdim,
         "images": images,
         "next_lowdim": next_lowdim,
         "next_images": next_images,
-        "action": norm.act(pool.actions[a]).float(),
-        "reward": torch.from_numpy(pool.reward[a]),
-        "done": torch.from_numpy(pool.done[a]),
+        "action": norm.act(pool.actions[a]).float().to(device),
+        "reward": torch.from_numpy(pool.reward[a]).to(device),
+        "done": torch.from_numpy(pool.done[a]).to(device),
     }
 
 
@@ -117,18 +117,20 @@ def ema_model(model: torch.nn.Module, power: float) -> AveragedModel:
     return AveragedModel(model, multi_avg_fn=avg, use_buffers=True)
 
 
-def _seed(seed: int, threads: int) -> np.random.Generator:
+def _seed(seed: int, threads: int, device: str) -> tuple[np.random.Generator, torch.device]:
+    """Seeded numpy rng and the resolved device (checked before any data is read)."""
+    dev = resolve_device(device)
     torch.manual_seed(seed)
     if threads > 0:
         torch.set_num_threads(threads)
-    return np.random.default_rng(seed)
+    return np.random.default_rng(seed), dev
 
 
-def _start(files: dict[str, str], task: str, obs: str, seed: int, threads: int, fraction: float):
-    """Seeded rng, the data pool and a normaliser fitted to it."""
-    rng = _seed(seed, threads)
+def _start(files, task: str, obs: str, seed: int, threads: int, fraction: float, device: str):
+    """Seeded rng, device, the data pool and a normaliser fitted to it."""
+    rng, dev = _seed(seed, threads, device)
     pool = load_pool(files, task, obs, fraction)
-    return rng, pool, Normalizer.fit(pool.lowdim, pool.actions)
+    return rng, dev, pool, Normalizer.fit(pool.lowdim, pool.actions)
 
 
 def _training_pairs(pool: Pool, pairs: str | None, rows: np.ndarray | None = None):
@@ -154,20 +156,19 @@ def _meta(pool: Pool, task: str, obs: str, sizes: dict, **extra) -> dict:
     }
 
 
-def ilid_rows(pool: Pool, norm: Normalizer, meta: dict, hp: dict, rng) -> np.ndarray:
+def ilid_rows(pool: Pool, norm: Normalizer, meta: dict, hp: dict, rng, device) -> np.ndarray:
     """ILID's imitation data: expert rows plus the non-expert rows whose resultant states a
     state classifier deems expert-like, with the `ilid_rollback` steps that led there."""
-    classifier = StateClassifier(_encoder(meta), hp["hidden"], hp["lr"]).train()
+    classifier = StateClassifier(_encoder(meta), hp["hidden"], hp["lr"]).to(device).train()
     for _ in tqdm(range(hp["ilid_classifier_steps"]), desc="ilid classifier"):
         idx = balanced_indices(pool.reward, hp["batch_size"], rng)  # half expert, half not
-        lowdim, images = _obs_batch(pool, norm, idx)
-        classifier.train_step(
-            {"lowdim": lowdim, "images": images, "reward": torch.from_numpy(pool.reward[idx])}
-        )
+        lowdim, images = _obs_batch(pool, norm, idx, device)
+        reward = torch.from_numpy(pool.reward[idx]).to(device)
+        classifier.train_step({"lowdim": lowdim, "images": images, "reward": reward})
     classifier.eval()
     scores = np.concatenate(
         [
-            classifier.score(*_obs_batch(pool, norm, rows, nxt=True)).numpy()
+            classifier.score(*_obs_batch(pool, norm, rows, device, nxt=True)).cpu().numpy()
             for rows in np.array_split(np.arange(len(pool)), max(1, len(pool) // 4096))
         ]
     )
@@ -192,12 +193,13 @@ def train_critic(
     curve: str,
     threads: int = 1,
     nonexpert_fraction: float = 1.0,
+    device: str = "cpu",
 ) -> None:
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
-    rng, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction)
+    rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     samples = _training_pairs(pool, pairs)
     meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
-    critic = build_critic(meta).train()
+    critic = build_critic(meta).to(dev).train()
     opt = torch.optim.Adam(
         [p for p in critic.parameters() if p.requires_grad], lr=hp["lr"], foreach=True
     )
@@ -207,7 +209,8 @@ def train_critic(
     )
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-critic")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
-        loss, info = critic.loss(_critic_batch(pool, norm, s, a), hp["discount"], hp["expectile"])
+        batch = _critic_batch(pool, norm, s, a, dev)
+        loss, info = critic.loss(batch, hp["discount"], hp["expectile"])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -233,14 +236,15 @@ def train_policy(
     threads: int = 1,
     nonexpert_fraction: float = 1.0,
     ilid: dict | None = None,
+    device: str = "cpu",
 ) -> None:
     """Diffusion policy; spectral-norm penalty `lam`; advantage weights when a critic is given;
     with `ilid` (the `baselines` settings), only ILID's selected rows are imitated."""
-    rng = _seed(seed, threads)
+    rng, dev = _seed(seed, threads, device)
     pool = load_pool(files, task, obs, nonexpert_fraction)
     critic = None
     if critic_path is not None:
-        critic, _, norm = load_checkpoint(critic_path, "critic")  # same pool, same normaliser
+        critic, _, norm = load_checkpoint(critic_path, "critic", dev)  # same pool, same normaliser
         critic.requires_grad_(False)
     else:
         norm = Normalizer.fit(pool.lowdim, pool.actions)
@@ -258,9 +262,9 @@ def train_policy(
         lam=lam,
         weighting=hp["weighting"] if critic is not None else "none",
     )
-    rows = None if ilid is None else ilid_rows(pool, norm, meta, ilid, rng)
+    rows = None if ilid is None else ilid_rows(pool, norm, meta, ilid, rng, dev)
     samples = _training_pairs(pool, pairs, rows)
-    policy = build_policy(meta).train()
+    policy = build_policy(meta).to(dev).train()
     ema = ema_model(policy, hp["ema_power"])
     opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6, foreach=True)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
@@ -270,12 +274,12 @@ def train_policy(
     )
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
-        lowdim, images = _obs_batch(pool, norm, hist[s])
-        actions = norm.act(pool.actions[chunk[a]]).float()
+        lowdim, images = _obs_batch(pool, norm, hist[s], dev)
+        actions = norm.act(pool.actions[chunk[a]]).float().to(dev)
         weights = None
         if meta["weighting"] == "advantage":
             with torch.no_grad():
-                cur_low, cur_img = _obs_batch(pool, norm, s)
+                cur_low, cur_img = _obs_batch(pool, norm, s, dev)
                 adv = critic.advantage(cur_low, cur_img, actions[:, 0])
                 weights = torch.exp(adv / hp["beta"]).clamp(max=hp["weight_clip"])
         bc_loss = policy.loss(lowdim, images, actions, weights)
@@ -311,20 +315,21 @@ def train_actor_critic(
     curve: str,
     threads: int = 1,
     nonexpert_fraction: float = 1.0,
+    device: str = "cpu",
 ) -> None:
     """SQIL or CQL: offline SAC on the 1/0 labels, one observation frame, one action per step."""
-    rng, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction)
+    rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     agent_hp = {k: hp[k] for k in ("hidden", "lr", "discount", "tau", "init_alpha")}
     agent_hp.update(cql_alpha=hp["cql_alpha"], cql_samples=hp["cql_samples"])
     meta = _meta(
         pool, task, obs, hp, family="actor_critic", method=method, hp=agent_hp,
         n_obs_steps=1, n_action_steps=1,
     )  # fmt: skip
-    agent = build_policy(meta).train()
+    agent = build_policy(meta).to(dev).train()
     rows = []
     for step in tqdm(range(hp["steps"]), desc=f"train {method}"):
         idx = agent.batch_indices(pool.reward, hp["batch_size"], rng)
-        info = agent.train_step(_critic_batch(pool, norm, idx, idx))
+        info = agent.train_step(_critic_batch(pool, norm, idx, idx, dev))
         if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
             rows.append({"step": step, **{k: round(v, 6) for k, v in info.items()}})
     _save(out, "policy", agent, meta, norm)

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from rise.cli import main
 from rise.config import ConfigError, load, task_epsilon, task_lambda, validate
 from rise.methods import parse_variant, variant
+from rise.nets import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +44,7 @@ def cfg():
             "lambda_per_task.mini_square_peg",
         ),
         (lambda c: c["collect"].__setitem__("episodes_scale", 0), "collect.episodes_scale"),
+        (lambda c: c.__setitem__("device", "gpu"), "device"),
     ],
 )
 def test_errors_name_the_key(cfg, edit, key):
@@ -90,3 +94,28 @@ def test_dvc_yaml_is_generated_from_params():
         text=True,
     )
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("tpu0", "device 'tpu0'"),
+        pytest.param(
+            "cuda",
+            "torch sees no GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
+    ],
+)
+def test_a_bad_device_stops_a_job_before_it_reads_data(tmp_path, capsys, device, message):
+    out = tmp_path / "critic.pt"
+    code = main(["train-critic", "--task", "mini_square_peg", "--obs", "lowdim",
+                 "--data", f"expert={tmp_path}/missing.hdf5", "--seed", "0", "--out", str(out),
+                 "--curve", str(tmp_path / "c.csv"), "--scale", "smoke",
+                 "--device", device])  # fmt: skip
+    assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_auto_device_is_the_cpu_without_a_gpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected

@@ -88,8 +88,9 @@ class DiffusionPolicy(nn.Module):
     @torch.no_grad()
     def sample(self, cond: torch.Tensor, sched, generator: torch.Generator) -> torch.Tensor:
         """Denoise (B, horizon, action_dim) chunks from Gaussian noise, one per cond row."""
-        x = torch.randn((cond.shape[0], self.horizon, self.action_dim), generator=generator)
+        shape = (cond.shape[0], self.horizon, self.action_dim)
+        x = torch.randn(shape, generator=generator).to(cond.device)  # same noise on any device
         for t in sched.timesteps:
-            eps = self.unet(x, t.reshape(1), cond)
+            eps = self.unet(x, t.reshape(1).to(cond.device), cond)
             x = sched.step(eps, t, x, generator=generator).prev_sample
         return x

@@ -19,7 +19,7 @@ except rise.config.ConfigError as exc:
 # The stages read hyperparameters from PARAMS itself; refuse `--config` overrides of them.
 with open(PARAMS) as _f:
     _on_disk = yaml.safe_load(_f)
-for _key in (*rise.config.SECTIONS, "scales", "data_seed"):
+for _key in (*rise.config.SECTIONS, "scales", "data_seed", "device"):
     if config[_key] != _on_disk[_key]:
         raise WorkflowError(
             f"--config override of '{_key}' is not supported: the stages read it from "
@@ -30,6 +30,7 @@ for _key in (*rise.config.SECTIONS, "scales", "data_seed"):
 SCALE = config["scale"]
 OBS = config["obs"]
 RISE = f"rise {{}} --params {PARAMS} --scale {SCALE}"  # rule command prefix
+GPUS = 0 if config["device"] == "cpu" else 1  # per torch job, for a cluster profile
 
 
 def hp(section):

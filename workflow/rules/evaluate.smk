@@ -14,6 +14,7 @@ rule evaluate:
     threads: 1
     resources:
         mem_mb=4000,
+        gpu=GPUS,
     conda:
         "../envs/rise.yaml"
     shell:

@@ -11,6 +11,7 @@ rule embed:
     threads: 2
     resources:
         mem_mb=8000,
+        gpu=GPUS,
     conda:
         "../envs/rise.yaml"
     shell:

@@ -14,7 +14,7 @@ rule train_critic:
     threads: 1
     resources:
         mem_mb=6000,
-        gpu=0,
+        gpu=GPUS,
     conda:
         "../envs/rise.yaml"
     shell:
@@ -37,7 +37,7 @@ rule train_policy:
     threads: 1
     resources:
         mem_mb=6000,
-        gpu=0,
+        gpu=GPUS,
     conda:
         "../envs/rise.yaml"
     shell:
