@@ -29,8 +29,8 @@ def _device(args) -> str:
     name = args.device or load(args.params)["device"]
     try:
         resolve_device(name)
-    except (ValueError, RuntimeError) as exc:
-        raise ConfigError(f"device {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return name
 
 

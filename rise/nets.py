@@ -19,7 +19,10 @@ def resolve_device(name: str) -> torch.device:
     """`cpu`, `cuda`, `cuda:N`, or `auto` (the first GPU if torch sees one, else the CPU)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r}: not one of cpu, cuda, cuda:N, auto") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r}: torch sees no GPU on this machine (use cpu or auto)")
     return device
