@@ -8,6 +8,12 @@ weight exp(A / beta) clipped at 100 that RISE's advantage-weighted loss gives th
 actions; plus V at the starts of the expert episodes (its fixed point is the discounted
 number of expert steps that follow, e.g. ~42 for 54 steps at discount 0.99).
 
+With the cell's augmentation pairs (p.npz), also: whether value flows back from the stitch
+points into the non-expert data. A stitch point is a non-expert row with an expert neighbour
+(it gets the expert's action and reward 1); per bin of steps until the episode next reaches
+one, the mean V. If the critic propagates value, V falls off like discount^steps from the
+stitch points; if it is flat, nothing steers a policy from far states towards them.
+
 With the cell's policy (p.pt), also: at `--states` random expert states, how far the
 policy's `--samples` candidate chunks are from the expert's own chunk (mean squared error in
 normalised action units) for a random candidate, the one the critic picks (what evaluation
@@ -29,7 +35,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from rise import tasks as T  # noqa: E402
-from rise.pool import load_pool  # noqa: E402
+from rise.config import load, section  # noqa: E402
+from rise.evaluate import Planner  # noqa: E402
+from rise.pool import augmented_rows, load_pool  # noqa: E402
 from rise.train import load_checkpoint  # noqa: E402
 
 
@@ -40,6 +48,8 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--samples", type=int, default=16, help="candidate chunks per state")
     parser.add_argument("--states", type=int, default=256, help="expert states to probe")
+    parser.add_argument("--scale", default="cpu", help="whose policy sampler to use")
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     args = parser.parse_args()
 
     cell = Path(args.cell)
@@ -66,33 +76,63 @@ def main() -> None:
     first = pool.offsets[T.EXPERT]
     in_expert = (pool.starts >= first) & (pool.starts < first + pool.sizes[T.EXPERT])
     print(f"V at expert episode starts: {value[pool.starts[in_expert]].mean():.1f}")
+    if (cell / "p.npz").exists():
+        propagation(pool, value, str(cell / "p.npz"))
     if (cell / "p.pt").exists():
-        extraction(cell, pool, critic, norm, args.samples, args.states)
+        pol = section(load(args.params), args.scale, "policy")
+        sampler = (pol["inference_scheduler"], pol["inference_steps"])
+        extraction(cell, pool, args.samples, args.states, sampler)
+
+
+def steps_to_next(rows: np.ndarray, pool) -> np.ndarray:
+    """Per row: steps until its episode next reaches one of `rows` (inf if it never does)."""
+    hit = np.zeros(len(pool), bool)
+    hit[rows] = True
+    steps = np.full(len(pool), np.inf)
+    for start, length in zip(pool.starts, pool.lengths, strict=True):
+        nxt = np.inf
+        for r in range(start + length - 1, start - 1, -1):
+            nxt = 0 if hit[r] else nxt + 1
+            steps[r] = nxt
+    return steps
+
+
+def propagation(pool, value: np.ndarray, pairs: str) -> None:
+    states, actions = augmented_rows(pool, pairs)
+    first = pool.offsets[T.EXPERT]
+    expert_action = (actions >= first) & (actions < first + pool.sizes[T.EXPERT])
+    steps = steps_to_next(np.unique(states[expert_action]), pool)
+    nonexpert = np.ones(len(pool), bool)
+    nonexpert[first : first + pool.sizes[T.EXPERT]] = False
+    print(f"V of non-expert rows by steps to the next stitch point ({expert_action.sum()} pairs):")
+    for lo, hi in ((0, 1), (1, 10), (10, 30), (30, 100), (100, np.inf), (np.inf, np.inf)):
+        sel = nonexpert & ((steps == lo) if lo == hi else (steps >= lo) & (steps < hi))
+        label = (
+            "never" if lo == np.inf else f"{lo}-{hi - 1} steps" if hi - lo > 1 else f"{lo} steps"
+        )
+        mean = f"{value[sel].mean():7.1f}" if sel.any() else "      -"
+        print(f"  {label:>14s}: {sel.sum():6d} rows, V {mean}")
 
 
 @torch.no_grad()
-def extraction(cell: Path, pool, critic, critic_norm, samples: int, states: int) -> None:
-    """Candidate chunks at expert states against the expert's chunk: random, picked, closest."""
-    policy, meta, norm = load_checkpoint(str(cell / "p.pt"), "policy")
+def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, int]) -> None:
+    """Candidate chunks at expert states against the expert's chunk: random, picked, closest.
+    Proposals and scores come from the evaluation's own Planner (rise.evaluate)."""
+    planner = Planner(str(cell / "p.pt"), str(cell / "c.pt"), samples, *sampler, 0, "cpu")
     first = pool.offsets[T.EXPERT]
     rng = np.random.default_rng(0)
     rows = first + rng.choice(pool.sizes[T.EXPERT], min(states, pool.sizes[T.EXPERT]), False)
-    hist = pool.history_index(meta["n_obs_steps"])[rows]
-    cond = policy.condition(norm.obs(pool.lowdim[hist]).float(), {})
-    sched = policy.sampler("ddim", 10)
-    gen = torch.Generator().manual_seed(0)
-    chunks = policy.sample(cond.repeat_interleave(samples, 0), sched, gen)
-    chunks = chunks.reshape(len(rows), samples, *chunks.shape[1:])
-    expert = norm.act(pool.actions[pool.chunk_index(meta["horizon"])[rows]]).float()
-    err = ((chunks - expert[:, None]) ** 2).mean((2, 3))  # (states, samples)
-    feat = critic.encoder(critic_norm.obs(pool.lowdim[rows]).float(), {})
-    first_actions = critic_norm.act(norm.unact(chunks[:, :, 0]).reshape(-1, chunks.shape[-1]))
-    q = critic.q_min(feat.repeat_interleave(samples, 0), first_actions.float())
-    picked = err[torch.arange(len(rows)), q.reshape(len(rows), samples).argmax(1)]
+    hist = pool.history_index(planner.meta["n_obs_steps"])[rows]
+    chunks = planner.propose(pool.lowdim[hist], {})
+    q = planner.score(pool.lowdim[rows], {}, chunks)
+    expert = pool.actions[pool.chunk_index(planner.meta["horizon"])[rows]]
+    act = planner.norm.act  # errors in the policy's normalised units, as its loss sees them
+    err = ((act(chunks) - act(expert)[:, None]) ** 2).mean((2, 3))  # (states, samples)
+    picked = err[torch.arange(len(rows)), q.argmax(1)]
     print(
-        f"{samples} candidates at {len(rows)} expert states, chunk MSE to the expert's: "
-        f"random {err.mean():.3f}, critic's pick {picked.mean():.3f}, "
-        f"closest {err.min(1).values.mean():.3f}"
+        f"{samples} candidates ({sampler[0]}, {sampler[1]} steps) at {len(rows)} expert "
+        f"states, chunk MSE to the expert's: random {err.mean():.3f}, critic's pick "
+        f"{picked.mean():.3f}, closest {err.min(1).values.mean():.3f}"
     )
 
 

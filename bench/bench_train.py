@@ -6,7 +6,9 @@ Builds the cell's inputs with the real stages (collect, embed, augment, critic) 
 temporary folder, then times a RISE policy training job and its evaluation under cProfile,
 printing seconds per training step / per evaluation episode and the functions that
 dominate. `--steps` / `--episodes` shorten the jobs (per-step costs do not depend on them);
-`--batch-size` and `--threads` override the preset to compare settings.
+`--batch-size` and `--threads` override the preset to compare settings, and
+`--set SECTION.KEY=VALUE` any other setting (e.g. `--set baselines.cql_samples=4`). SQIL and
+CQL (`--method CQL`) train their actor-critic instead of a critic and a diffusion policy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -30,7 +34,7 @@ from rise.config import load, section, task_epsilon, task_lambda  # noqa: E402
 from rise.embed import embed  # noqa: E402
 from rise.evaluate import evaluate  # noqa: E402
 from rise.methods import METHODS  # noqa: E402
-from rise.train import train_critic, train_policy  # noqa: E402
+from rise.train import train_actor_critic, train_critic, train_policy  # noqa: E402
 
 
 def timed(label: str, func, profile: bool = False, top: int = 12, **kwargs):
@@ -68,19 +72,29 @@ def main() -> None:
     parser.add_argument("--keep", help="write the cell's files to this folder, not a temporary one")
     parser.add_argument("--down-dims", type=int, nargs="+", help="override the U-Net widths")
     parser.add_argument("--lr", type=float, help="override the learning rates")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="SECTION.KEY=VALUE", help="override a setting"
+    )
     args = parser.parse_args()
 
     cfg = load(args.params)
-    hp = {s: section(cfg, args.scale, s) for s in ("collect", "embed", "augment", "critic")}
-    pol, ev = section(cfg, args.scale, "policy"), section(cfg, args.scale, "evaluate")
-    pol["steps"] = args.steps
+    names = ("collect", "embed", "augment", "critic", "policy", "evaluate", "baselines")
+    hp = {s: section(cfg, args.scale, s) for s in names}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        name, _, field = key.partition(".")
+        if name not in hp or field not in hp[name]:
+            parser.error(f"--set {item}: no setting {key!r} in {args.params}")
+        hp[name][field] = yaml.safe_load(value)
+    pol, ev, base = hp["policy"], hp["evaluate"], hp["baselines"]
+    pol["steps"] = base["steps"] = args.steps
     hp["critic"]["steps"] = args.critic_steps or args.steps
     if args.batch_size:
-        pol["batch_size"] = hp["critic"]["batch_size"] = args.batch_size
+        pol["batch_size"] = hp["critic"]["batch_size"] = base["batch_size"] = args.batch_size
     if args.down_dims:
         pol["down_dims"] = args.down_dims
     if args.lr:
-        pol["lr"] = hp["critic"]["lr"] = args.lr
+        pol["lr"] = hp["critic"]["lr"] = base["lr"] = args.lr
     task, eps, lam = T.get(args.task), task_epsilon(cfg, args.task), task_lambda(cfg, args.task)
     lam = lam if args.lam is None else args.lam
     print(
@@ -146,22 +160,28 @@ def main() -> None:
                 **common,
             )
             print(f"  critic: {1000 * t / hp['critic']['steps']:.1f} ms per step")
+        if m.family == "actor_critic":
+            common.pop("pairs")
+            train, kwargs = train_actor_critic, dict(method=m.name, hp=base)
+        else:
+            kwargs = dict(critic_path=critic, lam=lam if m.lipschitz else 0.0, hp=pol)
+            train = train_policy
+            if m.family == "ilid":
+                kwargs["ilid"] = base
         _, t = timed(
             f"train-policy ({m.name})",
-            train_policy,
+            train,
             profile=args.profile,
             files=files if m.nonexpert else {T.EXPERT: files[T.EXPERT]},
-            critic_path=critic,
-            lam=lam if m.lipschitz else 0.0,
-            hp=pol,
             out=f"{tmp}/p.pt",
             curve=f"{tmp}/p.csv",
+            **kwargs,
             **common,
         )
         print(f"  policy: {1000 * t / args.steps:.1f} ms per step")
         with open(f"{tmp}/p.csv") as f:
-            last = f.read().strip().splitlines()[-1]
-        print(f"  last curve row (step,batch,loss,spectral_norm,weight_mean): {last}")
+            head, *_, last = f.read().strip().splitlines()
+        print(f"  last curve row ({head}): {last}")
         for region in args.region:
             name = region or task.eval_region
             metrics, t = timed(

@@ -47,38 +47,55 @@ class Planner:
         self.sched = None if self.actor_critic else self.policy.sampler(scheduler, inference_steps)
         self.gen = torch.Generator().manual_seed(seed)
 
-    def _lowdim(self, obs: dict, norm) -> torch.Tensor:
-        x = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
-        x = norm.obs(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], -1).float()
-        return x.to(self.device)
+    def _lowdim(self, lowdim: np.ndarray, norm) -> torch.Tensor:
+        x = norm.obs(lowdim.reshape(-1, lowdim.shape[-1])).reshape(*lowdim.shape[:-1], -1)
+        return x.float().to(self.device)
+
+    def _images(self, images: dict[str, np.ndarray], repeat: int = 1) -> dict:
+        return {
+            k: torch.from_numpy(v).repeat_interleave(repeat, 0).to(self.device)
+            for k, v in images.items()
+        }
+
+    @torch.no_grad()
+    def propose(self, lowdim: np.ndarray, images: dict[str, np.ndarray]) -> torch.Tensor:
+        """(B, num_samples, horizon, action_dim) candidate chunks, in the environment's
+        units, from (B, n_obs_steps, D) low-dim histories (keys concatenated in the
+        checkpoint's `lowdim_keys` order) and (B, n_obs_steps, H, W, 3) images."""
+        cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
+        n, b = self.num_samples, cond.shape[0]
+        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen).cpu()
+        return self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
+
+    @torch.no_grad()
+    def score(
+        self, lowdim: np.ndarray, images: dict[str, np.ndarray], chunks: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, N) min(Q1, Q2) of each candidate's first action at the current frame
+        (lowdim (B, D), images (B, H, W, 3)): what extraction maximises."""
+        b, n = chunks.shape[:2]
+        low = self._lowdim(lowdim, self.critic_norm).repeat_interleave(n, 0)
+        feat = self.critic.encoder(low, self._images(images, n))
+        first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
+        return self.critic.q_min(feat, first.to(self.device)).reshape(b, n).cpu()
 
     @torch.no_grad()
     def __call__(self, histories: list[list[dict]]) -> np.ndarray:
         """(B, n_action_steps, action_dim) actions in the environment's units."""
-        keys = self.meta["lowdim_keys"] + self.meta["image_keys"]
-        obs = _stack(histories, keys)
-        images = {k: torch.from_numpy(obs[k]).to(self.device) for k in self.meta["image_keys"]}
+        obs = _stack(histories, self.meta["lowdim_keys"] + self.meta["image_keys"])
+        lowdim = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
+        images = {k: obs[k] for k in self.meta["image_keys"]}
         if self.actor_critic:  # one frame in, one action out: tanh(mean) of the actor
-            last = {k: v[:, -1] for k, v in images.items()}
-            act = self.policy.act(self._lowdim(obs, self.norm)[:, -1], last).cpu()
+            last = self._images({k: v[:, -1] for k, v in images.items()})
+            act = self.policy.act(self._lowdim(lowdim[:, -1], self.norm), last).cpu()
             return self.norm.unact(act)[:, None].numpy()
-        cond = self.policy.condition(self._lowdim(obs, self.norm), images)
-        n, b = self.num_samples, cond.shape[0]
-        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen).cpu()
-        chunks = self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
+        chunks = self.propose(lowdim, images)
         if self.critic is not None:
-            last = {k: v[:, -1] for k, v in obs.items()}
-            low = self._lowdim(last, self.critic_norm).repeat_interleave(n, 0)
-            imgs = {
-                k: torch.from_numpy(last[k]).repeat_interleave(n, 0).to(self.device)
-                for k in self.meta["image_keys"]
-            }
-            feat = self.critic.encoder(low, imgs)
-            first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
-            best = self.critic.q_min(feat, first.to(self.device)).reshape(b, n).argmax(1).cpu()
+            last = {k: v[:, -1] for k, v in images.items()}
+            best = self.score(lowdim[:, -1], last, chunks).argmax(1)
         else:
-            best = torch.zeros(b, dtype=torch.long)
-        chosen = chunks[torch.arange(b), best]
+            best = torch.zeros(len(chunks), dtype=torch.long)
+        chosen = chunks[torch.arange(len(chunks)), best]
         return chosen[:, : self.meta["n_action_steps"]].numpy()
 
 
