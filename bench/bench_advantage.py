@@ -108,11 +108,15 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> None:
     feat = critic.encoder(norm.obs(pool.lowdim[states]).float(), {})
     gap = critic.q_min(feat, norm.act(pool.actions[actions]).float())
     gap = (gap - critic.q_min(feat, norm.act(pool.actions[states]).float())).numpy()
-    print(
-        f"{len(gap)} stitch pairs: Q(expert's action) - Q(play's own action) mean "
-        f"{gap.mean():.2f}, median {np.median(gap):.2f} (converged: 1.00); ranked above "
-        f"in {(gap > 0).mean():.0%}"
-    )
+    apart = norm.act(pool.actions[actions]) - norm.act(pool.actions[states])
+    apart = np.linalg.norm(apart.numpy(), axis=1)
+    print(f"{len(gap)} stitch pairs: Q(expert's action) - Q(play's own action), converged: 1.00")
+    for lo, hi in ((0, 0.25), (0.25, 1), (1, np.inf)):  # near-equal actions cannot be told apart
+        sel = (apart >= lo) & (apart < hi)
+        print(
+            f"  actions {lo}-{hi} apart: {sel.sum():5d} pairs, gap {gap[sel].mean():5.2f}, "
+            f"right sign in {(gap[sel] > 0).mean():.0%}"
+        )
     steps = steps_to_next(np.unique(states), pool)
     nonexpert = np.ones(len(pool), bool)
     nonexpert[first : first + pool.sizes[T.EXPERT]] = False
@@ -139,13 +143,20 @@ def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, 
     q = planner.score(pool.lowdim[rows], {}, chunks)
     expert = pool.actions[pool.chunk_index(planner.meta["horizon"])[rows]]
     act = planner.norm.act  # errors in the policy's normalised units, as its loss sees them
-    err = ((act(chunks) - act(expert)[:, None]) ** 2).mean((2, 3))  # (states, samples)
-    picked = err[torch.arange(len(rows)), q.argmax(1)]
+    sq = (act(chunks) - act(expert)[:, None]) ** 2  # (states, samples, horizon, action)
+    pick = q.argmax(1)
     print(
         f"{samples} candidates ({sampler[0]}, {sampler[1]} steps) at {len(rows)} expert "
-        f"states, chunk MSE to the expert's: random {err.mean():.3f}, critic's pick "
-        f"{picked.mean():.3f}, closest {err.min(1).values.mean():.3f}"
+        f"states, MSE to the expert's actions (Q spread across candidates {q.std(1).mean():.2f}):"
     )
+    for label, n in (("first action", 1), ("executed", planner.meta["n_action_steps"]),
+                     ("whole chunk", planner.meta["horizon"])):  # fmt: skip
+        err = sq[:, :, :n].mean((2, 3))
+        picked = err[torch.arange(len(rows)), pick].mean()
+        print(
+            f"  {label:>12s}: random {err.mean():.3f}, critic's pick {picked:.3f}, "
+            f"closest {err.min(1).values.mean():.3f}"
+        )
 
 
 if __name__ == "__main__":
