@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 
 import numpy as np
 import torch
@@ -219,6 +220,22 @@ def train_critic(
             rows.append({"step": step, "batch": kind, **{k: round(v, 6) for k, v in info.items()}})
     _save(out, "critic", critic, meta, norm)
     _write_curve(curve, rows)
+    warn_if_diverged(max(r["v_max"] for r in rows), hp["discount"])
+
+
+def warn_if_diverged(v_max: float, discount: float) -> bool:
+    """With 0/1 rewards no value can exceed 1 / (1 - discount); a critic past it has diverged
+    (measured: lr 1e-3 for 60,000 steps). Its checkpoint is still written: say so loudly."""
+    bound = 1.0 / (1.0 - discount)
+    if v_max <= bound:
+        return False
+    print(
+        f"train-critic: WARNING: V reached {v_max:.1f}, above 1 / (1 - discount) = {bound:.0f}, "
+        "the most any value can be with 0/1 rewards: the critic diverged; lower critic.lr "
+        "or critic.steps",
+        file=sys.stderr,
+    )
+    return True
 
 
 def train_policy(

@@ -8,6 +8,7 @@ from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
 from rise.algos.iql import expectile_loss
 from rise.nets import ObsEncoder
 from rise.pool import alternating_batches
+from rise.train import warn_if_diverged
 
 
 def test_expectile_loss_known_numbers():
@@ -55,3 +56,11 @@ def test_alternating_epochs():
     assert kinds == ["orig"] * 3 + ["aug"] + ["orig"] * 3 + ["aug"] + ["orig"]
     batches = list(alternating_batches(10, 0, 4, 3, rng))
     assert sorted(np.concatenate([b for _, b in batches]).tolist()) == list(range(10))
+
+
+def test_a_critic_past_the_value_bound_is_reported(capsys):
+    """With 0/1 rewards at discount 0.99 no value exceeds 100; a critic beyond it diverged."""
+    assert not warn_if_diverged(99.0, 0.99)
+    assert capsys.readouterr().err == ""
+    assert warn_if_diverged(163.0, 0.99)
+    assert "V reached 163.0, above 1 / (1 - discount) = 100" in capsys.readouterr().err

@@ -52,7 +52,8 @@ class IQLCritic(nn.Module):
         with torch.no_grad():
             next_feat = self.encoder(batch["next_lowdim"], batch["next_images"])
             q_targ = self.q_min(feat.detach(), batch["action"], target=True)
-            target = batch["reward"] + discount * (1.0 - batch["done"]) * self.value(next_feat)
+            next_v = self.value(next_feat)
+            target = batch["reward"] + discount * (1.0 - batch["done"]) * next_v
         v_loss = expectile_loss(q_targ - self.value(feat), expectile)
         x = torch.cat([feat, batch["action"]], -1)
         q_loss = F.mse_loss(self.q1(x).squeeze(-1), target) + F.mse_loss(
@@ -62,6 +63,7 @@ class IQLCritic(nn.Module):
             "q_loss": q_loss.item(),
             "v_loss": v_loss.item(),
             "q_mean": q_targ.mean().item(),
+            "v_max": next_v.max().item(),
         }
 
     def update_targets(self, tau: float) -> None:
