@@ -21,6 +21,10 @@ policy's `--samples` candidate chunks are from the expert's own chunk (mean squa
 normalised action units) for a random candidate, the one the critic picks (what evaluation
 executes) and the closest one; i.e. whether the policy still proposes the expert's action
 and whether extraction finds it.
+
+For a coverage task, also whether the data connects the evaluation region to the stitch
+points at all: the non-expert episodes that hold the object in that region, how many of them
+later reach a stitch point, and V at fresh starts of the evaluation and expert regions.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from rise import tasks as T  # noqa: E402
 from rise.config import load, section  # noqa: E402
+from rise.envs import make_env  # noqa: E402
 from rise.evaluate import Planner  # noqa: E402
-from rise.pool import augmented_rows, load_pool  # noqa: E402
+from rise.pool import augmented_rows, load_pool, obs_keys  # noqa: E402
 from rise.train import load_checkpoint  # noqa: E402
 
 
@@ -79,7 +84,9 @@ def main() -> None:
     in_expert = (pool.starts >= first) & (pool.starts < first + pool.sizes[T.EXPERT])
     print(f"V at expert episode starts: {value[pool.starts[in_expert]].mean():.1f}")
     if (cell / "p.npz").exists():
-        stitching(pool, critic, norm, value, str(cell / "p.npz"))
+        steps = stitching(pool, critic, norm, value, str(cell / "p.npz"))
+        if T.get(args.task).eval_region != T.EXPERT:
+            connectivity(args.task, pool, critic, norm, steps)
     if (cell / "p.pt").exists():
         pol = section(load(args.params), args.scale, "policy")
         sampler = (pol["inference_scheduler"], pol["inference_steps"])
@@ -100,7 +107,9 @@ def steps_to_next(rows: np.ndarray, pool) -> np.ndarray:
 
 
 @torch.no_grad()
-def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> None:
+def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> np.ndarray:
+    """Prints the stitch-pair gaps and V by distance; returns each row's steps to the next
+    stitch point."""
     states, actions = augmented_rows(pool, pairs)
     first = pool.offsets[T.EXPERT]
     expert_action = (actions >= first) & (actions < first + pool.sizes[T.EXPERT])
@@ -128,6 +137,42 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> None:
         )
         mean = f"{value[sel].mean():7.1f}" if sel.any() else "      -"
         print(f"  {label:>14s}: {sel.sum():6d} rows, V {mean}")
+    return steps
+
+
+@torch.no_grad()
+def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int = 32) -> None:
+    """Whether the data connects the evaluation region to the stitch points: non-expert
+    episodes with the object inside the region's (x, y) box at some step, how many of them
+    reach a stitch point afterwards and how far; and V at fresh starts of each region."""
+    env = make_env(T.get(task).env)
+    keys = obs_keys(task, "lowdim")[0]
+    obs = {r: [env.reset(r, np.random.default_rng([0, i])) for i in range(starts)]
+           for r in (T.EXPERT, T.get(task).eval_region)}  # fmt: skip
+    env.close()
+    region = T.get(task).eval_region
+    (x0, y0), (x1, y1) = (bound[:2] for bound in env.REGIONS[region])
+    first = sum(np.size(obs[region][0][k]) for k in keys[: keys.index("object")])
+    x, y = pool.lowdim[:, first], pool.lowdim[:, first + 1]
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    visits, reach, lags = 0, 0, []
+    for start, length in zip(pool.starts, pool.lengths, strict=True):
+        if pool.reward[start] or not inside[start : start + length].any():
+            continue  # expert episode, or the object never in the region
+        visits += 1
+        enter = start + int(np.argmax(inside[start : start + length]))
+        if np.isfinite(steps[enter]):
+            reach += 1
+            lags.append(steps[enter])
+    lag = f", median {np.median(lags):.0f} steps later" if lags else ""
+    print(
+        f"non-expert episodes with the object in the {region} region: {visits}; "
+        f"reaching a stitch point afterwards: {reach}{lag}"
+    )
+    for name, starts_ in obs.items():
+        low = np.stack([np.concatenate([o[k].ravel() for k in keys]) for o in starts_])
+        v = critic.value(critic.encoder(norm.obs(low).float(), {})).mean()
+        print(f"V at {len(starts_)} fresh starts of the {name} region: {v:.1f}")
 
 
 @torch.no_grad()

@@ -60,8 +60,7 @@ class Planner:
     @torch.no_grad()
     def propose(self, lowdim: np.ndarray, images: dict[str, np.ndarray]) -> torch.Tensor:
         """(B, num_samples, horizon, action_dim) candidate chunks, in the environment's
-        units, from (B, n_obs_steps, D) low-dim histories (keys concatenated in the
-        checkpoint's `lowdim_keys` order) and (B, n_obs_steps, H, W, 3) images."""
+        units, from `inputs`' low-dim histories and images."""
         cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
         n, b = self.num_samples, cond.shape[0]
         chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen).cpu()
@@ -79,12 +78,17 @@ class Planner:
         first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
         return self.critic.q_min(feat, first.to(self.device)).reshape(b, n).cpu()
 
+    def inputs(self, histories: list[list[dict]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Observation histories as the networks' inputs: (B, n_obs_steps, D) low-dim, keys
+        concatenated in the checkpoint's `lowdim_keys` order, and images per camera."""
+        obs = _stack(histories, self.meta["lowdim_keys"] + self.meta["image_keys"])
+        lowdim = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
+        return lowdim, {k: obs[k] for k in self.meta["image_keys"]}
+
     @torch.no_grad()
     def __call__(self, histories: list[list[dict]]) -> np.ndarray:
         """(B, n_action_steps, action_dim) actions in the environment's units."""
-        obs = _stack(histories, self.meta["lowdim_keys"] + self.meta["image_keys"])
-        lowdim = np.concatenate([obs[k] for k in self.meta["lowdim_keys"]], -1)
-        images = {k: obs[k] for k in self.meta["image_keys"]}
+        lowdim, images = self.inputs(histories)
         if self.actor_critic:  # one frame in, one action out: tanh(mean) of the actor
             last = self._images({k: v[:, -1] for k, v in images.items()})
             act = self.policy.act(self._lowdim(lowdim[:, -1], self.norm), last).cpu()
@@ -117,7 +121,8 @@ def evaluate(
     device: str = "cpu",
 ) -> dict:
     """Roll `episodes` episodes from the task's evaluation region (or `region`, to diagnose:
-    e.g. the expert region, where a policy that learned its demos must succeed)."""
+    e.g. the expert region, where a policy that learned its demos must succeed). Each
+    episode's record keeps the object's pose at its start and end: where a failure left it."""
     torch.manual_seed(seed)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -150,6 +155,7 @@ def evaluate(
                 o = envs[i].step(plans[i][t % meta["n_action_steps"]])
                 histories[i] = histories[i][1:] + [o]
                 records[i]["steps"] = t + 1
+                records[i]["final_object"] = o["object"].round(4).tolist()
                 if i < videos:
                     frames[i].append(o["agentview_image"])
                 if envs[i].success():

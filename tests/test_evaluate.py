@@ -1,12 +1,14 @@
 """IDQL extraction in the evaluation's Planner: per state, the candidate whose first action
 the critic scores highest is executed."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import rise.evaluate
 from rise import tasks as T
 from rise.collect import collect
 from rise.config import load, section
@@ -56,9 +58,7 @@ def test_extraction_executes_each_states_best_candidate(cell):
     chosen = plan(hist)
 
     again = planner(cell)  # same seed: the same candidates
-    keys = again.meta["lowdim_keys"]
-    lowdim = np.stack([[np.concatenate([o[k] for k in keys]) for o in h] for h in hist])
-    chunks = again.propose(lowdim, {})
+    chunks = again.propose(*again.inputs(hist))
     assert chunks.shape == (3, 8, again.meta["horizon"], again.meta["action_dim"])
     best = chunks[:, :, 0, 0].argmax(1)
     np.testing.assert_allclose(
@@ -73,3 +73,37 @@ def test_without_a_critic_one_sample_is_drawn(cell):
     assert plan.num_samples == 1
     assert chosen.shape == (3, plan.meta["n_action_steps"], plan.meta["action_dim"])
     assert np.all(np.abs(chosen) <= 1.0 + 1e-6)
+
+
+def test_each_episode_records_where_it_left_the_object(cell, tmp_path, monkeypatch):
+    """Each episode's record keeps the object's pose at its start and after its last step."""
+    last = []  # per episode: the object pose its env returned last
+
+    def make_drifting_env(name, **kwargs):
+        """The real env, but its object drifts 1 mm along x a step: every pose differs."""
+        env, index = make_env(name, **kwargs), len(last)
+        step, steps = env.step, [0]
+        last.append(None)
+
+        def drifting_step(action):
+            obs = step(action)
+            steps[0] += 1
+            obs["object"][0] += 1e-3 * steps[0]
+            last[index] = obs["object"].copy()
+            return obs
+
+        env.step = drifting_step
+        return env
+
+    monkeypatch.setattr(rise.evaluate, "make_env", make_drifting_env)
+    out = {k: str(tmp_path / k) for k in ("m.json", "e.json", "videos")}
+    rise.evaluate.evaluate(policy=str(cell / "p.pt"), critic=None, episodes=2, num_samples=1,
+                           scheduler="ddim", inference_steps=2, seed=0, videos=0,
+                           out=out["m.json"], episodes_out=out["e.json"],
+                           videos_out=out["videos"])  # fmt: skip
+    records = json.loads(Path(out["e.json"]).read_text())
+    assert len(records) == 2
+    for rec, pose in zip(records, last, strict=True):
+        assert rec["steps"] == 200
+        np.testing.assert_allclose(rec["final_object"], pose, atol=1e-4)
+        assert rec["final_object"][0] > rec["init_object"][0] + 0.1  # 200 mm of drift
