@@ -20,7 +20,8 @@ With the cell's policy (p.pt), also: at `--states` random expert states, how far
 policy's `--samples` candidate chunks are from the expert's own chunk (mean squared error in
 normalised action units) for a random candidate, the one the critic picks (what evaluation
 executes) and the closest one; i.e. whether the policy still proposes the expert's action
-and whether extraction finds it.
+and whether extraction finds it; and the mean executed action of the candidates, the picks
+and the expert per action dimension, where a critic's extrapolation shows as a bias.
 
 For a coverage task, also whether the data connects the evaluation region to the stitch
 points at all: the non-expert episodes that hold the object in that region, how many of them
@@ -202,6 +203,15 @@ def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, 
             f"  {label:>12s}: random {err.mean():.3f}, critic's pick {picked:.3f}, "
             f"closest {err.min(1).values.mean():.3f}"
         )
+    # A critic that extrapolates favours some direction whatever the state: the pick's mean
+    # executed action drifts away from the candidates' and the expert's.
+    ex = planner.meta["n_action_steps"]
+    means = {"candidates": act(chunks)[:, :, :ex].mean((0, 1, 2)),
+             "critic's pick": act(chunks[torch.arange(len(rows)), pick])[:, :ex].mean((0, 1)),
+             "expert's": act(expert)[:, :ex].mean((0, 1))}  # fmt: skip
+    print("  mean executed action per dimension (normalised):")
+    for label, mean in means.items():
+        print(f"  {label:>14s}: " + " ".join(f"{v:6.3f}" for v in mean.tolist()))
 
 
 if __name__ == "__main__":
