@@ -170,10 +170,10 @@ def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int =
         f"non-expert episodes with the object in the {region} region: {visits}; "
         f"reaching a stitch point afterwards: {reach}{lag}"
     )
-    for name, starts_ in obs.items():
-        low = np.stack([np.concatenate([o[k].ravel() for k in keys]) for o in starts_])
+    for name, resets in obs.items():
+        low = np.stack([np.concatenate([o[k].ravel() for k in keys]) for o in resets])
         v = critic.value(critic.encoder(norm.obs(low).float(), {})).mean()
-        print(f"V at {len(starts_)} fresh starts of the {name} region: {v:.1f}")
+        print(f"V at {len(resets)} fresh starts of the {name} region: {v:.1f}")
 
 
 @torch.no_grad()
