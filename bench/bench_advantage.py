@@ -23,6 +23,9 @@ executes) and the closest one; i.e. whether the policy still proposes the expert
 and whether extraction finds it; and the mean executed action of the candidates, the picks
 and the expert per action dimension, where a critic's extrapolation shows as a bias.
 
+With any diffusion policy (p.pt; the critic is optional): how much its chunk at the expert's
+starts moves when only the object moves 5 cm, i.e. whether it sees where the object is.
+
 For a coverage task, also whether the data connects the evaluation region to the stitch
 points at all: the non-expert episodes that hold the object in that region, how many of them
 later reach a stitch point, and V at fresh starts of the evaluation and expert regions.
@@ -61,15 +64,31 @@ def main() -> None:
     args = parser.parse_args()
 
     cell = Path(args.cell)
-    critic, _, norm = load_checkpoint(str(cell / "c.pt"), "critic")
     files = {d.source: str(cell / f"{d.source}.hdf5") for d in T.get(args.task).data}
     pool = load_pool(files, args.task, "lowdim")
-    with torch.no_grad():
-        feat = critic.encoder(norm.obs(pool.lowdim).float(), {})
-        value = critic.value(feat)
-        adv = (critic.q_min(feat, norm.act(pool.actions).float()) - value).numpy().ravel()
+    pol = section(load(args.params), args.scale, "policy")
+    sampler = (pol["inference_scheduler"], pol["inference_steps"])
+    if (cell / "c.pt").exists():
+        critic, _, norm = load_checkpoint(str(cell / "c.pt"), "critic")
+        value = advantages(pool, critic, norm, args.beta)
+        if (cell / "p.npz").exists():
+            steps = stitching(pool, critic, norm, value, str(cell / "p.npz"))
+            if T.get(args.task).eval_region != T.EXPERT:
+                connectivity(args.task, pool, critic, norm, steps)
+    if (cell / "p.pt").exists():
+        sensitivity(cell, args.task, pool, args.states, sampler)
+        if (cell / "c.pt").exists():
+            extraction(cell, pool, args.samples, args.states, sampler)
+
+
+@torch.no_grad()
+def advantages(pool, critic, norm, beta: float) -> np.ndarray:
+    """Prints V, A and RISE's weight exp(A / beta) per source; returns V of every row."""
+    feat = critic.encoder(norm.obs(pool.lowdim).float(), {})
+    value = critic.value(feat)
+    adv = (critic.q_min(feat, norm.act(pool.actions).float()) - value).numpy().ravel()
     value = value.numpy().ravel()
-    weight = np.minimum(np.exp(adv / args.beta), 100.0)
+    weight = np.minimum(np.exp(adv / beta), 100.0)
     print(
         f"{'source':12s} {'rows':>7s} {'V mean':>7s} {'A p10':>7s} {'A p50':>7s} "
         f"{'A p90':>7s} {'weight':>7s}"
@@ -81,17 +100,22 @@ def main() -> None:
             f"{name:12s} {pool.sizes[name]:7d} {value[rows].mean():7.1f} {p10:7.2f} "
             f"{p50:7.2f} {p90:7.2f} {weight[rows].mean():7.2f}"
         )
+    print(f"V at expert episode starts: {value[expert_starts(pool)].mean():.1f}")
+    return value
+
+
+def expert_starts(pool) -> np.ndarray:
     first = pool.offsets[T.EXPERT]
-    in_expert = (pool.starts >= first) & (pool.starts < first + pool.sizes[T.EXPERT])
-    print(f"V at expert episode starts: {value[pool.starts[in_expert]].mean():.1f}")
-    if (cell / "p.npz").exists():
-        steps = stitching(pool, critic, norm, value, str(cell / "p.npz"))
-        if T.get(args.task).eval_region != T.EXPERT:
-            connectivity(args.task, pool, critic, norm, steps)
-    if (cell / "p.pt").exists():
-        pol = section(load(args.params), args.scale, "policy")
-        sampler = (pol["inference_scheduler"], pol["inference_steps"])
-        extraction(cell, pool, args.samples, args.states, sampler)
+    return pool.starts[(pool.starts >= first) & (pool.starts < first + pool.sizes[T.EXPERT])]
+
+
+def object_column(task: str) -> int:
+    """Column of the object's x in the task's low-dim vector (its y is the next one)."""
+    env = make_env(T.get(task).env)
+    obs = env.reset(T.EXPERT, np.random.default_rng(0))
+    env.close()
+    keys = obs_keys(task, "lowdim")[0]
+    return sum(np.size(obs[k]) for k in keys[: keys.index("object")])
 
 
 def steps_to_next(rows: np.ndarray, pool) -> np.ndarray:
@@ -153,8 +177,8 @@ def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int =
     env.close()
     region = T.get(task).eval_region
     (x0, y0), (x1, y1) = (bound[:2] for bound in env.REGIONS[region])
-    first = sum(np.size(obs[region][0][k]) for k in keys[: keys.index("object")])
-    x, y = pool.lowdim[:, first], pool.lowdim[:, first + 1]
+    column = object_column(task)
+    x, y = pool.lowdim[:, column], pool.lowdim[:, column + 1]
     inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
     visits, reach, lags = 0, 0, []
     for start, length in zip(pool.starts, pool.lengths, strict=True):
@@ -174,6 +198,32 @@ def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int =
         low = np.stack([np.concatenate([o[k].ravel() for k in keys]) for o in resets])
         v = critic.value(critic.encoder(norm.obs(low).float(), {})).mean()
         print(f"V at {len(resets)} fresh starts of the {name} region: {v:.1f}")
+
+
+@torch.no_grad()
+def sensitivity(cell: Path, task: str, pool, states: int, sampler: tuple[str, int]) -> None:
+    """How much the policy's chunk moves when only the object moves (same noise), at expert
+    episode starts: a policy that cannot see where the object is cannot reach it. The
+    spectral-norm penalty acts on the last layer of the head that the whole conditioning
+    passes through, so its largest singular value is printed alongside."""
+    planner = Planner(str(cell / "p.pt"), None, 1, *sampler, 0, "cpu")
+    if planner.actor_critic:
+        return
+    rows = expert_starts(pool)[:states]
+    low = pool.lowdim[pool.history_index(planner.meta["n_obs_steps"])[rows]]
+    moved = low.copy()
+    moved[..., object_column(task) + 1] += 0.05
+    chunks = []
+    for lowdim in (low, moved):
+        planner.gen.manual_seed(0)
+        chunks.append(planner.norm.act(planner.propose(lowdim, {})[:, 0]))
+    change = (chunks[1] - chunks[0]).abs().mean()
+    sigma = torch.linalg.matrix_norm(planner.policy.lipschitz_head[-1].weight, ord=2)
+    print(
+        f"policy at {len(rows)} expert starts: its chunk moves {change:.3f} (mean absolute, "
+        f"normalised) when the object moves 5 cm in y; sigma_max of the Lipschitz head's "
+        f"last layer {sigma:.3f}"
+    )
 
 
 @torch.no_grad()
