@@ -155,15 +155,15 @@ def evaluate(
                 o = envs[i].step(plans[i][t % meta["n_action_steps"]])
                 histories[i] = histories[i][1:] + [o]
                 records[i]["steps"] = t + 1
-                records[i]["final_object"] = o["object"].round(4).tolist()
                 if i < videos:
                     frames[i].append(o["agentview_image"])
                 if envs[i].success():
                     records[i]["success"] = True
                     active.remove(i)
             bar.update(1)
-    for env in envs:
+    for env, record, history in zip(envs, records, histories, strict=True):
         env.close()
+        record["final_object"] = history[-1]["object"].round(4).tolist()
     successes = sum(r["success"] for r in records)
     metrics = {
         "task": meta["task"],
