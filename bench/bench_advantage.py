@@ -68,15 +68,16 @@ def main() -> None:
     pool = load_pool(files, args.task, "lowdim")
     pol = section(load(args.params), args.scale, "policy")
     sampler = (pol["inference_scheduler"], pol["inference_steps"])
+    column = object_column(args.task)
     if (cell / "c.pt").exists():
         critic, _, norm = load_checkpoint(str(cell / "c.pt"), "critic")
         value = advantages(pool, critic, norm, args.beta)
         if (cell / "p.npz").exists():
             steps = stitching(pool, critic, norm, value, str(cell / "p.npz"))
             if T.get(args.task).eval_region != T.EXPERT:
-                connectivity(args.task, pool, critic, norm, steps)
+                connectivity(args.task, pool, critic, norm, steps, column)
     if (cell / "p.pt").exists():
-        sensitivity(cell, args.task, pool, args.states, sampler)
+        sensitivity(cell, pool, args.states, sampler, column)
         if (cell / "c.pt").exists():
             extraction(cell, pool, args.samples, args.states, sampler)
 
@@ -166,7 +167,9 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int = 32) -> None:
+def connectivity(
+    task: str, pool, critic, norm, steps: np.ndarray, column: int, starts: int = 32
+) -> None:
     """Whether the data connects the evaluation region to the stitch points: non-expert
     episodes with the object inside the region's (x, y) box at some step, how many of them
     reach a stitch point afterwards and how far; and V at fresh starts of each region."""
@@ -177,7 +180,6 @@ def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int =
     env.close()
     region = T.get(task).eval_region
     (x0, y0), (x1, y1) = (bound[:2] for bound in env.REGIONS[region])
-    column = object_column(task)
     x, y = pool.lowdim[:, column], pool.lowdim[:, column + 1]
     inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
     visits, reach, lags = 0, 0, []
@@ -201,7 +203,7 @@ def connectivity(task: str, pool, critic, norm, steps: np.ndarray, starts: int =
 
 
 @torch.no_grad()
-def sensitivity(cell: Path, task: str, pool, states: int, sampler: tuple[str, int]) -> None:
+def sensitivity(cell: Path, pool, states: int, sampler: tuple[str, int], column: int) -> None:
     """How much the policy's chunk moves when only the object moves (same noise), at expert
     episode starts: a policy that cannot see where the object is cannot reach it. The
     spectral-norm penalty acts on the last layer of the head that the whole conditioning
@@ -212,13 +214,13 @@ def sensitivity(cell: Path, task: str, pool, states: int, sampler: tuple[str, in
     rows = expert_starts(pool)[:states]
     low = pool.lowdim[pool.history_index(planner.meta["n_obs_steps"])[rows]]
     moved = low.copy()
-    moved[..., object_column(task) + 1] += 0.05
+    moved[..., column + 1] += 0.05
     chunks = []
     for lowdim in (low, moved):
         planner.gen.manual_seed(0)
         chunks.append(planner.norm.act(planner.propose(lowdim, {})[:, 0]))
     change = (chunks[1] - chunks[0]).abs().mean()
-    sigma = torch.linalg.matrix_norm(planner.policy.lipschitz_head[-1].weight, ord=2)
+    sigma = planner.policy.spectral_penalty()  # what lambda multiplies
     print(
         f"policy at {len(rows)} expert starts: its chunk moves {change:.3f} (mean absolute, "
         f"normalised) when the object moves 5 cm in y; sigma_max of the Lipschitz head's "
@@ -239,8 +241,10 @@ def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, 
     q = planner.score(pool.lowdim[rows], {}, chunks)
     expert = pool.actions[pool.chunk_index(planner.meta["horizon"])[rows]]
     act = planner.norm.act  # errors in the policy's normalised units, as its loss sees them
-    sq = (act(chunks) - act(expert)[:, None]) ** 2  # (states, samples, horizon, action)
-    pick = q.argmax(1)
+    candidates, expert = act(chunks), act(expert)
+    pick = torch.arange(len(rows)), q.argmax(1)  # each state's chosen candidate
+    picked_chunks = candidates[pick]
+    sq = (candidates - expert[:, None]) ** 2  # (states, samples, horizon, action)
     print(
         f"{samples} candidates ({sampler[0]}, {sampler[1]} steps) at {len(rows)} expert "
         f"states, MSE to the expert's actions (Q spread across candidates {q.std(1).mean():.2f}):"
@@ -248,7 +252,7 @@ def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, 
     for label, n in (("first action", 1), ("executed", planner.meta["n_action_steps"]),
                      ("whole chunk", planner.meta["horizon"])):  # fmt: skip
         err = sq[:, :, :n].mean((2, 3))
-        picked = err[torch.arange(len(rows)), pick].mean()
+        picked = err[pick].mean()
         print(
             f"  {label:>12s}: random {err.mean():.3f}, critic's pick {picked:.3f}, "
             f"closest {err.min(1).values.mean():.3f}"
@@ -256,9 +260,9 @@ def extraction(cell: Path, pool, samples: int, states: int, sampler: tuple[str, 
     # A critic that extrapolates favours some direction whatever the state: the pick's mean
     # executed action drifts away from the candidates' and the expert's.
     ex = planner.meta["n_action_steps"]
-    means = {"candidates": act(chunks)[:, :, :ex].mean((0, 1, 2)),
-             "critic's pick": act(chunks[torch.arange(len(rows)), pick])[:, :ex].mean((0, 1)),
-             "expert's": act(expert)[:, :ex].mean((0, 1))}  # fmt: skip
+    means = {"candidates": candidates[:, :, :ex].mean((0, 1, 2)),
+             "critic's pick": picked_chunks[:, :ex].mean((0, 1)),
+             "expert's": expert[:, :ex].mean((0, 1))}  # fmt: skip
     print("  mean executed action per dimension (normalised):")
     for label, mean in means.items():
         print(f"  {label:>14s}: " + " ".join(f"{v:6.3f}" for v in mean.tolist()))
