@@ -9,6 +9,11 @@ dominate. `--steps` / `--episodes` shorten the jobs (per-step costs do not depen
 `--batch-size` and `--threads` override the preset to compare settings, and
 `--set SECTION.KEY=VALUE` any other setting (e.g. `--set baselines.cql_samples=4`). SQIL and
 CQL (`--method CQL`) train their actor-critic instead of a critic and a diffusion policy.
+`--inputs DIR` links the data, pairs and critic from a folder an earlier `--keep` wrote
+instead of rebuilding them, so policy variants train on the same inputs:
+
+    python bench/bench_train.py --inputs CELL --keep CELL_lam0 --method RISE --lam 0 \
+        --steps 36000 --set policy.weighting=none evaluate.num_samples=1
 """
 
 from __future__ import annotations
@@ -53,6 +58,68 @@ def timed(label: str, func, profile: bool = False, top: int = 12, **kwargs):
     return result, elapsed
 
 
+def reuse_inputs(folder: str, task, method, tmp: str) -> dict[str, str]:
+    """Link the datasets, pairs and critic an earlier `--keep` wrote to `folder` into `tmp`
+    (those the method needs checked first), so `tmp` is a whole cell for bench_advantage.py;
+    returns the datasets."""
+    datasets = [f"{d.source}.hdf5" for d in task.data]
+    needed = datasets + ["p.npz"] * method.augment + ["c.pt"] * method.critic
+    missing = [n for n in needed if not Path(folder, n).is_file()]
+    if missing:
+        sys.exit(f"--inputs {folder}: no {', '.join(missing)} there (write a cell with --keep)")
+    for n in datasets + ["p.npz", "c.pt"]:
+        src, dst = Path(folder, n).resolve(), Path(tmp, n)
+        if src.is_file() and dst.resolve() != src:
+            dst.unlink(missing_ok=True)
+            dst.symlink_to(src)
+    return {d.source: f"{tmp}/{d.source}.hdf5" for d in task.data}
+
+
+def built_inputs(tmp: str, name: str, task, hp: dict, eps: float) -> dict[str, str]:
+    """Collect, embed and augment with the real stages into `tmp`; returns the datasets."""
+    files = {}
+    for d in task.data:
+        files[d.source] = f"{tmp}/{d.source}.hdf5"
+        n = T.scaled_episodes(d.episodes, hp["collect"]["episodes_scale"], 2)
+        timed(
+            f"collect {d.source} ({n} episodes)",
+            collect,
+            task=d.owner or name,
+            env_name=task.env,
+            source=d.source,
+            episodes=n,
+            seed=0,
+            cameras=False,
+            out=files[d.source],
+        )
+    e = hp["embed"]
+    timed(
+        "embed",
+        embed,
+        task=name,
+        obs="lowdim",
+        files=files,
+        weights=e["weights"],
+        dim=e["dim"],
+        batch_size=e["batch_size"],
+        out=f"{tmp}/f.npz",
+    )
+    a = hp["augment"]
+    timed(
+        "augment",
+        augment,
+        features=f"{tmp}/f.npz",
+        epsilon=eps,
+        k=a["k"],
+        play_to_play=a["play_to_play"],
+        skip_play=a["skip_play"],
+        skip_expert=a["skip_expert"],
+        out=f"{tmp}/p.npz",
+        stats_out=f"{tmp}/s.json",
+    )
+    return files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="mini_square_peg", choices=list(T.TASKS))
@@ -70,6 +137,7 @@ def main() -> None:
     parser.add_argument("--critic-steps", type=int, help="critic steps (default: --steps)")
     parser.add_argument("--lam", type=float, help="override lambda (RISE's spectral penalty)")
     parser.add_argument("--keep", help="write the cell's files to this folder, not a temporary one")
+    parser.add_argument("--inputs", help="take data, pairs and critic from an earlier --keep")
     parser.add_argument("--down-dims", type=int, nargs="+", help="override the U-Net widths")
     parser.add_argument("--lr", type=float, help="override the learning rates")
     parser.add_argument(
@@ -104,52 +172,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or scratch
         Path(tmp).mkdir(parents=True, exist_ok=True)
-        files = {}
-        for d in task.data:
-            files[d.source] = f"{tmp}/{d.source}.hdf5"
-            n = T.scaled_episodes(d.episodes, hp["collect"]["episodes_scale"], 2)
-            timed(
-                f"collect {d.source} ({n} episodes)",
-                collect,
-                task=d.owner or args.task,
-                env_name=task.env,
-                source=d.source,
-                episodes=n,
-                seed=0,
-                cameras=False,
-                out=files[d.source],
-            )
-        e = hp["embed"]
-        timed(
-            "embed",
-            embed,
-            task=args.task,
-            obs="lowdim",
-            files=files,
-            weights=e["weights"],
-            dim=e["dim"],
-            batch_size=e["batch_size"],
-            out=f"{tmp}/f.npz",
-        )
-        a = hp["augment"]
-        timed(
-            "augment",
-            augment,
-            features=f"{tmp}/f.npz",
-            epsilon=eps,
-            k=a["k"],
-            play_to_play=a["play_to_play"],
-            skip_play=a["skip_play"],
-            skip_expert=a["skip_expert"],
-            out=f"{tmp}/p.npz",
-            stats_out=f"{tmp}/s.json",
-        )
         m = METHODS[args.method]
+        if args.inputs:
+            files = reuse_inputs(args.inputs, task, m, tmp)
+        else:
+            files = built_inputs(tmp, args.task, task, hp, eps)
         pairs = f"{tmp}/p.npz" if m.augment else None
         common = dict(task=args.task, obs="lowdim", seed=0, threads=args.threads, pairs=pairs)
-        critic = None
-        if m.critic:
-            critic = f"{tmp}/c.pt"
+        critic = f"{tmp}/c.pt" if m.critic else None
+        if m.critic and not args.inputs:
             _, t = timed(
                 "train-critic",
                 train_critic,
