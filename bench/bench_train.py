@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="training and evaluation seed (data: seed 0)"
+    )
     parser.add_argument("--profile", action="store_true", help="print cProfile tables")
     parser.add_argument("--method", default="RISE", choices=list(METHODS))
     parser.add_argument(
@@ -178,7 +181,9 @@ def main() -> None:
         else:
             files = built_inputs(tmp, args.task, task, hp, eps)
         pairs = f"{tmp}/p.npz" if m.augment else None
-        common = dict(task=args.task, obs="lowdim", seed=0, threads=args.threads, pairs=pairs)
+        common = dict(
+            task=args.task, obs="lowdim", seed=args.seed, threads=args.threads, pairs=pairs
+        )
         critic = f"{tmp}/c.pt" if m.critic else None
         if m.critic and not args.inputs:
             _, t = timed(
@@ -225,7 +230,7 @@ def main() -> None:
                 num_samples=ev["num_samples"],
                 scheduler=pol["inference_scheduler"],
                 inference_steps=pol["inference_steps"],
-                seed=0,
+                seed=args.seed,
                 videos=0,
                 out=f"{tmp}/m_{name}.json",
                 episodes_out=f"{tmp}/e_{name}.json",
