@@ -6,7 +6,8 @@
 Per data source: V(s) and A(s, a) = min Q(s, a) - V(s) over every row, and the mean policy
 weight exp(A / beta) clipped at 100 that RISE's advantage-weighted loss gives that source's
 actions; plus V at the starts of the expert episodes (its fixed point is the discounted
-number of expert steps that follow, e.g. ~42 for 54 steps at discount 0.99).
+number of expert steps that follow, e.g. ~42 for 54 steps at discount 0.99), the effective
+size of a weighted batch of 64 and the expert rows' share of the weighted loss.
 
 With the cell's augmentation pairs (p.npz), also: whether value flows back from the stitch
 points into the non-expert data. A stitch point is a non-expert row with an expert neighbour
@@ -102,6 +103,14 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
             f"{p50:7.2f} {p90:7.2f} {weight[rows].mean():7.2f}"
         )
     print(f"V at expert episode starts: {value[expert_starts(pool)].mean():.1f}")
+    expert = slice(pool.offsets[T.EXPERT], pool.offsets[T.EXPERT] + pool.sizes[T.EXPERT])
+    batches = np.random.default_rng(0).choice(weight, (2000, 64))
+    effective = np.mean(batches.sum(1) ** 2 / (batches**2).sum(1))  # Kish's effective size
+    print(
+        f"weights on the original rows: effective batch {effective:.0f} of 64 (mean of 2,000);"
+        f" expert rows carry {weight[expert].sum() / weight.sum():.0%} of the weighted loss"
+        f" ({pool.sizes[T.EXPERT] / len(pool):.0%} unweighted)"
+    )
     return value
 
 
