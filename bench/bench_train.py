@@ -10,7 +10,8 @@ dominate. `--steps` / `--episodes` shorten the jobs (per-step costs do not depen
 `--set SECTION.KEY=VALUE` any other setting (e.g. `--set baselines.cql_samples=4`). SQIL and
 CQL (`--method CQL`) train their actor-critic instead of a critic and a diffusion policy.
 `--inputs DIR` links the data, pairs and critic from a folder an earlier `--keep` wrote
-instead of rebuilding them, so policy variants train on the same inputs:
+instead of rebuilding them, so policy variants train on the same inputs (settings of
+`collect`, `embed`, `augment` and the critic then do not apply: those files are the folder's):
 
     python bench/bench_train.py --inputs CELL --keep CELL_lam0 --method RISE --lam 0 \
         --steps 36000 --set policy.weighting=none evaluate.num_samples=1
