@@ -6,8 +6,8 @@
 Per data source: V(s) and A(s, a) = min Q(s, a) - V(s) over every row, and the mean policy
 weight exp(A / beta) clipped at 100 that RISE's advantage-weighted loss gives that source's
 actions; plus V at the starts of the expert episodes (its fixed point is the discounted
-number of expert steps that follow, e.g. ~42 for 54 steps at discount 0.99), the effective
-size of a weighted batch of 64 and the expert rows' share of the weighted loss.
+number of expert steps that follow, e.g. ~42 for 54 steps at discount 0.99), each source's
+share of the weighted loss, and the effective size of a weighted batch of 64.
 
 With the cell's augmentation pairs (p.npz), also: whether value flows back from the stitch
 points into the non-expert data. A stitch point is a non-expert row with an expert neighbour
@@ -93,24 +93,20 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
     weight = np.minimum(np.exp(adv / beta), 100.0)
     print(
         f"{'source':12s} {'rows':>7s} {'V mean':>7s} {'A p10':>7s} {'A p50':>7s} "
-        f"{'A p90':>7s} {'weight':>7s}"
+        f"{'A p90':>7s} {'weight':>7s} {'loss share (unweighted)':>24s}"
     )
     for name, first in pool.offsets.items():
         rows = slice(first, first + pool.sizes[name])
         p10, p50, p90 = np.percentile(adv[rows], [10, 50, 90])
+        share, plain = weight[rows].sum() / weight.sum(), pool.sizes[name] / len(pool)
         print(
             f"{name:12s} {pool.sizes[name]:7d} {value[rows].mean():7.1f} {p10:7.2f} "
-            f"{p50:7.2f} {p90:7.2f} {weight[rows].mean():7.2f}"
+            f"{p50:7.2f} {p90:7.2f} {weight[rows].mean():7.2f} {share:17.0%} ({plain:4.0%})"
         )
     print(f"V at expert episode starts: {value[expert_starts(pool)].mean():.1f}")
-    expert = slice(pool.offsets[T.EXPERT], pool.offsets[T.EXPERT] + pool.sizes[T.EXPERT])
     batches = np.random.default_rng(0).choice(weight, (2000, 64))
     effective = np.mean(batches.sum(1) ** 2 / (batches**2).sum(1))  # Kish's effective size
-    print(
-        f"weights on the original rows: effective batch {effective:.0f} of 64 (mean of 2,000);"
-        f" expert rows carry {weight[expert].sum() / weight.sum():.0%} of the weighted loss"
-        f" ({pool.sizes[T.EXPERT] / len(pool):.0%} unweighted)"
-    )
+    print(f"effective size of a weighted batch of 64: {effective:.0f} (mean of 2,000)")
     return value
 
 
