@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from rise.config import load, section  # noqa: E402
-from rise.evaluate import evaluate  # noqa: E402
+from rise.evaluate import evaluate, sampler_settings  # noqa: E402
 
 
 def main() -> None:
@@ -50,9 +50,7 @@ def main() -> None:
                     policy=policy,
                     critic=args.critic,
                     episodes=args.episodes,
-                    num_samples=ev["num_samples"],
-                    scheduler=pol["inference_scheduler"],
-                    inference_steps=pol["inference_steps"],
+                    **sampler_settings(ev, pol),
                     seed=seed,
                     videos=0,
                     out=f"{tmp}/m.json",

@@ -38,7 +38,7 @@ from rise.augment import augment  # noqa: E402
 from rise.collect import collect  # noqa: E402
 from rise.config import load, section, task_epsilon, task_lambda  # noqa: E402
 from rise.embed import embed  # noqa: E402
-from rise.evaluate import evaluate  # noqa: E402
+from rise.evaluate import evaluate, sampler_settings  # noqa: E402
 from rise.methods import METHODS  # noqa: E402
 from rise.train import train_actor_critic, train_critic, train_policy  # noqa: E402
 
@@ -228,9 +228,7 @@ def main() -> None:
                 policy=f"{tmp}/p.pt",
                 critic=critic,
                 episodes=args.episodes,
-                num_samples=ev["num_samples"],
-                scheduler=pol["inference_scheduler"],
-                inference_steps=pol["inference_steps"],
+                **sampler_settings(ev, pol),
                 seed=args.seed,
                 videos=0,
                 out=f"{tmp}/m_{name}.json",

@@ -209,7 +209,7 @@ def cmd_train_policy(args):
 
 
 def cmd_evaluate(args):
-    from rise.evaluate import evaluate
+    from rise.evaluate import evaluate, sampler_settings
 
     cfg = load(args.params)
     hp, pol = section(cfg, args.scale, "evaluate"), section(cfg, args.scale, "policy")
@@ -217,9 +217,7 @@ def cmd_evaluate(args):
         policy=args.policy,
         critic=args.critic,
         episodes=hp["episodes"],
-        num_samples=hp["num_samples"],
-        scheduler=pol["inference_scheduler"],
-        inference_steps=pol["inference_steps"],
+        **sampler_settings(hp, pol),
         seed=args.seed,
         videos=hp["videos"],
         out=args.out,

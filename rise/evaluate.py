@@ -103,6 +103,16 @@ class Planner:
         return chosen[:, : self.meta["n_action_steps"]].numpy()
 
 
+def sampler_settings(evaluate_hp: dict, policy_hp: dict) -> dict:
+    """The preset's candidates per state and denoising schedule, as `evaluate` takes them,
+    so every caller samples the way the workflow's `evaluate` rule does."""
+    return {
+        "num_samples": evaluate_hp["num_samples"],
+        "scheduler": policy_hp["inference_scheduler"],
+        "inference_steps": policy_hp["inference_steps"],
+    }
+
+
 def evaluate(
     *,
     policy: str,

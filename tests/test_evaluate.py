@@ -107,3 +107,25 @@ def test_each_episode_records_where_it_left_the_object(cell, tmp_path, monkeypat
         assert rec["steps"] == 200
         np.testing.assert_allclose(rec["final_object"], pose, atol=1e-4)
         assert rec["final_object"][0] > rec["init_object"][0] + 0.1  # 200 mm of drift
+
+
+def test_cli_evaluate_samples_as_the_preset_says(cell, tmp_path):
+    """`rise evaluate` takes its candidates per state and denoising schedule from the preset
+    (the smoke one: 4 candidates, 3 DDIM steps, 2 rollouts), as the workflow's rule relies on."""
+    from rise.cli import main
+
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "--params", str(ROOT / "params.yaml"), "--scale", "smoke",
+            "--device", "cpu", "--policy", str(cell / "p.pt"), "--critic", str(cell / "c.pt"),
+            "--seed", "0", "--out", str(out), "--episodes-out", str(tmp_path / "e.json"),
+            "--videos-out", str(tmp_path / "v")]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads(out.read_text())
+    smoke = load(str(ROOT / "params.yaml"))
+    ev, pol = section(smoke, "smoke", "evaluate"), section(smoke, "smoke", "policy")
+    assert (metrics["episodes"], metrics["num_samples"]) == (ev["episodes"], ev["num_samples"])
+    assert (metrics["scheduler"], metrics["inference_steps"]) == (
+        pol["inference_scheduler"],
+        pol["inference_steps"],
+    )
+    assert metrics["extraction"] and metrics["num_samples"] == 4
