@@ -145,6 +145,9 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> np.ndarray:
     first = pool.offsets[T.EXPERT]
     expert_action = (actions >= first) & (actions < first + pool.sizes[T.EXPERT])
     states, actions = states[expert_action], actions[expert_action]
+    if not len(states):  # e.g. epsilon 0 (the suboptimal rows): nothing to stitch
+        print("0 stitch pairs with an expert action: no stitch points to measure")
+        return np.full(len(pool), np.inf)
     feat = critic.encoder(norm.obs(pool.lowdim[states]).float(), {})
     gap = critic.q_min(feat, norm.act(pool.actions[actions]).float())
     gap = (gap - critic.q_min(feat, norm.act(pool.actions[states]).float())).numpy()
