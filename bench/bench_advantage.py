@@ -50,7 +50,7 @@ from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.evaluate import Planner  # noqa: E402
 from rise.pool import augmented_rows, load_pool, obs_keys  # noqa: E402
-from rise.train import load_checkpoint  # noqa: E402
+from rise.train import effective_batch_size, load_checkpoint  # noqa: E402
 
 
 def main() -> None:
@@ -105,7 +105,7 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
         )
     print(f"V at expert episode starts: {value[expert_starts(pool)].mean():.1f}")
     batches = np.random.default_rng(0).choice(weight, (2000, 64))
-    effective = np.mean(batches.sum(1) ** 2 / (batches**2).sum(1))  # Kish's effective size
+    effective = np.mean(effective_batch_size(batches))
     print(f"effective size of a weighted batch of 64: {effective:.0f} (mean of 2,000)")
     return value
 

@@ -238,6 +238,13 @@ def warn_if_diverged(v_max: float, discount: float) -> bool:
     return True
 
 
+def effective_batch_size(weights):
+    """Kish's effective sample size (sum w)^2 / sum w^2 over the last axis (numpy or torch):
+    how many equally weighted samples a weighted batch is worth. Heavy-tailed advantage
+    weights shrink it, and with it what the policy learns (README, "Scales")."""
+    return weights.sum(-1) ** 2 / (weights**2).sum(-1)
+
+
 def train_policy(
     *,
     task: str,
@@ -314,6 +321,11 @@ def train_policy(
                     "loss": round(bc_loss.item(), 6),
                     "spectral_norm": round(penalty.item(), 4),
                     "weight_mean": round(weights.mean().item(), 4) if weights is not None else 1.0,
+                    "weight_ess": (
+                        round(effective_batch_size(weights).item(), 2)
+                        if weights is not None
+                        else float(len(idx))
+                    ),
                 }
             )
     _save(out, "policy", ema.module, meta, norm)

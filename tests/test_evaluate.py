@@ -1,6 +1,7 @@
 """IDQL extraction in the evaluation's Planner: per state, the candidate whose first action
 the critic scores highest is executed."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from rise.collect import collect
 from rise.config import load, section
 from rise.envs import make_env
 from rise.evaluate import Planner
-from rise.train import train_critic, train_policy
+from rise.train import effective_batch_size, train_critic, train_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "mini_square_peg"
@@ -36,6 +37,20 @@ def cell(tmp_path_factory):
     train_policy(critic_path=str(tmp / "c.pt"), lam=0.0, hp=section(cfg, "smoke", "policy"),
                  out=str(tmp / "p.pt"), curve=str(tmp / "p.csv"), **common)  # fmt: skip
     return tmp
+
+
+def test_weighted_policy_curve_records_its_effective_batch_size(cell):
+    """Kish's size is n for equal weights and 1 for a single nonzero one; the advantage-weighted
+    policy's curve logs it per row, between 1 and the batch size."""
+    assert effective_batch_size(torch.ones(16)).item() == pytest.approx(16)
+    assert effective_batch_size(torch.tensor([0.0, 3.0, 0.0, 0.0])).item() == pytest.approx(1)
+    both = effective_batch_size(np.array([[1.0, 1.0, 0.0, 0.0], [2.0, 2.0, 2.0, 2.0]]))
+    assert both.tolist() == pytest.approx([2, 4])
+    with open(cell / "p.csv") as f:
+        rows = list(csv.DictReader(f))
+    batch = section(load(str(ROOT / "params.yaml")), "smoke", "policy")["batch_size"]
+    assert any(float(r["weight_mean"]) != 1.0 for r in rows)  # the weights are on
+    assert all(1.0 <= float(r["weight_ess"]) <= batch for r in rows)
 
 
 def histories(n_obs: int, episodes: int = 3) -> list[list[dict]]:
