@@ -314,18 +314,15 @@ def train_policy(
         opt.step()
         ema.update_parameters(policy)
         if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
+            logged = weights if weights is not None else torch.ones(len(idx))  # unweighted: 1s
             rows.append(
                 {
                     "step": step,
                     "batch": kind,
                     "loss": round(bc_loss.item(), 6),
                     "spectral_norm": round(penalty.item(), 4),
-                    "weight_mean": round(weights.mean().item(), 4) if weights is not None else 1.0,
-                    "weight_ess": (
-                        round(effective_batch_size(weights).item(), 2)
-                        if weights is not None
-                        else float(len(idx))
-                    ),
+                    "weight_mean": round(logged.mean().item(), 4),
+                    "weight_ess": round(effective_batch_size(logged).item(), 2),
                 }
             )
     _save(out, "policy", ema.module, meta, norm)
