@@ -241,7 +241,7 @@ def warn_if_diverged(v_max: float, discount: float) -> bool:
 def effective_batch_size(weights):
     """Kish's effective sample size (sum w)^2 / sum w^2 over the last axis (numpy or torch):
     how many equally weighted samples a weighted batch is worth. Heavy-tailed advantage
-    weights shrink it, and with it what the policy learns (README, "Scales")."""
+    weights shrink it, and with it what the policy learns (docs/cpu-scale.md)."""
     return weights.sum(-1) ** 2 / (weights**2).sum(-1)
 
 
