@@ -7,6 +7,7 @@ stops the run before any job starts, with the same message naming the key.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,31 @@ def load(path: str | Path) -> dict:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return validate(cfg, str(path))
+
+
+def _retyped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _retyped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_retyped(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def typed_overrides(cfg: dict, overrides: Mapping) -> dict:
+    """Re-read the elements of `--config` lists and mappings as params.yaml would.
+
+    Snakemake parses `--config seeds=[0,1]` with YAML's BaseLoader, which keeps every
+    element a string (['0', '1']); the schema would then reject it. Only the keys given on
+    the command line are touched; scalars there are already typed by Snakemake."""
+    for key in overrides:
+        if isinstance(cfg.get(key), (dict, list)):
+            cfg[key] = _retyped(cfg[key])
+    return cfg
 
 
 def resolve(cfg: dict, scale: str) -> dict:

@@ -95,6 +95,23 @@ def test_bad_params_stop_snakemake_before_any_job(tmp_path):
     assert not (root / "data").exists() or not any((root / "data").rglob("*.hdf5"))
 
 
+def test_snakemake_config_lists_read_as_params_yaml(tmp_path):
+    """`--config seeds=[1,2]` means integers, as in params.yaml (Snakemake's own parser
+    would hand the schema the strings '1' and '2'), and a per-task mapping keeps its number."""
+    root = copy_repo(tmp_path, scale="smoke", tasks=["mini_mug_cleanup"], methods=["RISE"])
+    out = run(
+        [
+            "snakemake", "results/table1.csv", "-n", "--config",
+            "seeds=[1, 2]", "lambda_per_task={mini_mug_cleanup: 0.01}",
+        ],
+        root,
+    )  # fmt: skip
+    policies = set(re.findall(r"models/mini_mug_cleanup/lowdim/([^/]+/seed\d)/policy.pt", out))
+    assert policies == {"rise_lam0.01_eps0.05/seed1", "rise_lam0.01_eps0.05/seed2"}
+    with pytest.raises(AssertionError, match="key 'seeds.0'"):
+        run(["snakemake", "results/table1.csv", "-n", "--config", "seeds=[one]"], root)
+
+
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 

@@ -12,6 +12,7 @@ from rise.methods import METHODS, parse_variant, variant
 
 PARAMS = workflow.configfiles[0] if workflow.configfiles else "params.yaml"
 try:
+    rise.config.typed_overrides(config, workflow.config_settings.config)
     rise.config.validate(config, PARAMS)
 except rise.config.ConfigError as exc:
     raise WorkflowError(str(exc)) from None
