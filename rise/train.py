@@ -22,7 +22,7 @@ from rise.algos.ilid import StateClassifier, select_rows
 from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import atomic_path, write_text
-from rise.nets import ObsEncoder, resolve_device
+from rise.nets import ObsEncoder, adam, resolve_device
 from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
 
 
@@ -201,9 +201,7 @@ def train_critic(
     samples = _training_pairs(pool, pairs)
     meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
     critic = build_critic(meta).to(dev).train()
-    opt = torch.optim.Adam(
-        [p for p in critic.parameters() if p.requires_grad], lr=hp["lr"], foreach=True
-    )
+    opt = adam(critic.parameters(), hp["lr"])
     rows = []
     batches = alternating_batches(
         len(pool), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
@@ -290,7 +288,7 @@ def train_policy(
     samples = _training_pairs(pool, pairs, rows)
     policy = build_policy(meta).to(dev).train()
     ema = ema_model(policy, hp["ema_power"])
-    opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6, foreach=True)
+    opt = adam(policy.parameters(), hp["lr"], weight_decay=1e-6)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
     batches = alternating_batches(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rise.nets import ObsEncoder, mlp, polyak
+from rise.nets import ObsEncoder, adam, mlp, polyak
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # keeps the Gaussian away from a point mass and a flat line
 
@@ -121,11 +121,9 @@ class OfflineSAC(nn.Module):
         self.target_entropy = -float(action_dim)
         trainable = [*self.encoder.parameters(), *self.critic.parameters()]
         self.optimizers = {
-            "critic": torch.optim.Adam(
-                [p for p in trainable if p.requires_grad], lr=hp["lr"], foreach=True
-            ),
-            "actor": torch.optim.Adam(self.actor.parameters(), lr=hp["lr"], foreach=True),
-            "alpha": torch.optim.Adam([self.log_alpha], lr=hp["lr"], foreach=True),
+            "critic": adam(trainable, hp["lr"]),
+            "actor": adam(self.actor.parameters(), hp["lr"]),
+            "alpha": adam([self.log_alpha], hp["lr"]),
         }
 
     def batch_indices(self, reward: np.ndarray, batch_size: int, rng: np.random.Generator):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rise.nets import ObsEncoder, mlp
+from rise.nets import ObsEncoder, adam, mlp
 
 
 class StateClassifier(nn.Module):
@@ -33,7 +33,7 @@ class StateClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.net = mlp([encoder.out_dim, *hidden, 1])
-        self.optimizer = torch.optim.Adam(self.parameters(), lr=lr, foreach=True)
+        self.optimizer = adam(self.parameters(), lr)
 
     def logits(self, lowdim: torch.Tensor, images: dict) -> torch.Tensor:
         return self.net(self.encoder(lowdim, images)).squeeze(-1)
