@@ -1,8 +1,10 @@
 """The whole DAG at the smoke scale, as a user runs it: Snakemake (every Table I row in
 low-dim mode, one task with images), then DVC (repro, and an experiment that changes lambda)."""
 
+import io
 import json
 import re
+import time
 
 import pandas as pd
 import pytest
@@ -144,6 +146,26 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
     shown = run(["dvc", "exp", "show", "--json"], root)
     text = json.dumps(json.loads(shown[shown.index("[") :]))
     assert '"lambda": 0.01' in text and "results/table1.json" in text
+
+    # the README's sweep: queued experiments, run by background workers, compared per cell
+    run(["dvc", "exp", "run", "--queue", "-n", "lam0", "-S", "lambda=0.0"], root)
+    run(["dvc", "queue", "start", "-j", "1"], root)
+    deadline = time.monotonic() + 600
+    while re.search(r"\b(Queued|Running)\b", run(["dvc", "queue", "status"], root)):
+        assert time.monotonic() < deadline, "the queued experiment did not finish"
+        time.sleep(2)
+    status = run(["dvc", "queue", "status"], root).splitlines()
+    assert any("lam0" in line and "Success" in line for line in status), status
+    assert ran_stages(run(["dvc", "queue", "logs", "lam0"], root)) == {
+        "policy_mini_square_hook_RISE@0",
+        "evaluate_mini_square_hook_RISE@0",
+        "table1",
+    }
+    keep = "Experiment|lambda$|epsilon_per_task|.*\\.mean$"
+    shown = run(["dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", keep], root)
+    rows = pd.read_csv(io.StringIO(shown))
+    assert {"lambda", "mini_square_hook.RISE.mean", "mini_square_hook.BC.mean"} <= set(rows)
+    assert set(rows.loc[rows["Experiment"] == "lam0", "lambda"]) == {0.0}
 
 
 def test_figures_sweep_knobs_and_reuse_upstream_artifacts(tmp_path):
