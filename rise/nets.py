@@ -39,7 +39,7 @@ def mlp(sizes: list[int], act=nn.ReLU) -> nn.Sequential:
 
 def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """Adam, or AdamW when `weight_decay` is set, with fused kernels: on a CPU `foreach`
-    falls back to a loop of small kernels per parameter (a fifth of a policy step)."""
+    falls back to a loop of small kernels per parameter (a seventh of a policy step)."""
     params = [p for p in params if p.requires_grad]
     if weight_decay:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
