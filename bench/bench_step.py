@@ -26,7 +26,7 @@ from rise import tasks as T  # noqa: E402
 from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.pool import obs_keys  # noqa: E402
-from rise.train import build_policy, ema_model  # noqa: E402
+from rise.train import WeightEMA, build_policy  # noqa: E402
 
 PHASES = ("loss", "backward", "optimizer", "ema")
 
@@ -64,7 +64,7 @@ def main() -> None:
 
     def variant(kind: str):
         policy = build_policy(meta).train()
-        ema = ema_model(policy, hp["ema_power"])
+        ema = WeightEMA(policy, hp["ema_power"])
         opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6, **{kind: True})
 
         def block(n: int) -> dict[str, float]:
@@ -79,7 +79,7 @@ def main() -> None:
                 t2 = time.perf_counter()
                 opt.step()
                 t3 = time.perf_counter()
-                ema.update_parameters(policy)
+                ema.update()
                 t4 = time.perf_counter()
                 for phase, dt in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                     spent[phase] += dt * 1e3 / n

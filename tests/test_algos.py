@@ -8,7 +8,7 @@ from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
 from rise.algos.iql import expectile_loss
 from rise.nets import ObsEncoder
 from rise.pool import alternating_batches
-from rise.train import warn_if_diverged
+from rise.train import WeightEMA, warn_if_diverged
 
 
 def test_expectile_loss_known_numbers():
@@ -17,6 +17,30 @@ def test_expectile_loss_known_numbers():
     expected = (0.9 * 4 + 0.1 * 1 + 0.9 * 0.25 + 0.1 * 9) / 4
     assert expectile_loss(diff, 0.9).item() == pytest.approx(expected)
     assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * (4 + 1 + 0.25 + 9) / 4)
+
+
+def test_weight_ema_follows_in_place_steps_with_the_warm_up_schedule():
+    """Update k moves the copy (1 + k) ** -power of the way to the live weights, which an
+    optimizer changes in place (so the first update copies them), and never less than 1e-4."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = WeightEMA(model, power=0.75)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    ema.update()
+    assert ema.module.weight.item() == 3.0
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+    ema.update()
+    assert ema.module.weight.item() == pytest.approx(3.0 + 2.0 * 2**-0.75)
+    ema.updates = 10**9
+    before = ema.module.weight.item()
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema.update()
+    assert ema.module.weight.item() == pytest.approx(before * (1 - 1e-4))
+    assert not ema.module.weight.requires_grad
 
 
 def test_spectral_norm_is_largest_singular_value():
