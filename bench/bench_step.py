@@ -26,7 +26,7 @@ from rise import tasks as T  # noqa: E402
 from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.pool import obs_keys  # noqa: E402
-from rise.train import WeightEMA, build_policy  # noqa: E402
+from rise.train import POLICY_WEIGHT_DECAY, WeightEMA, build_policy  # noqa: E402
 
 PHASES = ("loss", "backward", "optimizer", "ema")
 
@@ -65,7 +65,9 @@ def main() -> None:
     def variant(kind: str):
         policy = build_policy(meta).train()
         ema = WeightEMA(policy, hp["ema_power"])
-        opt = torch.optim.AdamW(policy.parameters(), lr=hp["lr"], weight_decay=1e-6, **{kind: True})
+        opt = torch.optim.AdamW(
+            policy.parameters(), lr=hp["lr"], weight_decay=POLICY_WEIGHT_DECAY, **{kind: True}
+        )
 
         def block(n: int) -> dict[str, float]:
             spent = dict.fromkeys(PHASES, 0.0)

@@ -106,6 +106,9 @@ def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray, de
     }
 
 
+POLICY_WEIGHT_DECAY = 1e-6  # AdamW's, as in Chi et al.'s diffusion policy
+
+
 class WeightEMA:
     """EMA of a model's weights with Chi et al.'s warm-up: update k (from 0) moves the copy
     by (1 + k) ** -power of the way, at least 1e-4, so the first update copies the weights
@@ -296,7 +299,7 @@ def train_policy(
     samples = _training_pairs(pool, pairs, rows)
     policy = build_policy(meta).to(dev).train()
     ema = WeightEMA(policy, hp["ema_power"])
-    opt = adam(policy.parameters(), hp["lr"], weight_decay=1e-6)
+    opt = adam(policy.parameters(), hp["lr"], weight_decay=POLICY_WEIGHT_DECAY)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
     batches = alternating_batches(
