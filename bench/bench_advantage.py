@@ -50,6 +50,7 @@ from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.evaluate import Planner  # noqa: E402
 from rise.pool import augmented_rows, load_pool, obs_keys  # noqa: E402
+from rise.threads import pin as pin_threads  # noqa: E402
 from rise.train import effective_batch_size, load_checkpoint  # noqa: E402
 
 
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--scale", default="cpu", help="whose policy sampler to use")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     args = parser.parse_args()
+    pin_threads()
 
     cell = Path(args.cell)
     files = {d.source: str(cell / f"{d.source}.hdf5") for d in T.get(args.task).data}

@@ -9,10 +9,10 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
 from rise.augment import find_pairs
 from rise.embed import dinov2, patch_tokens, pca, unit
+from rise.threads import pin as pin_threads
 
 
 def main():
@@ -24,7 +24,7 @@ def main():
     p.add_argument("--dim", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     rng = np.random.default_rng(0)
     model = dinov2("random")
     imgs = rng.integers(0, 255, (args.images, args.size, args.size, 3), dtype=np.uint8)

@@ -26,6 +26,7 @@ from rise import tasks as T  # noqa: E402
 from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.pool import obs_keys  # noqa: E402
+from rise.threads import pin as pin_threads  # noqa: E402
 from rise.train import POLICY_WEIGHT_DECAY, WeightEMA, build_policy  # noqa: E402
 
 PHASES = ("loss", "backward", "optimizer", "ema")
@@ -41,7 +42,7 @@ def main() -> None:
     ap.add_argument("--lam", type=float, default=0.1, help="spectral penalty (0: none)")
     args = ap.parse_args()
     hp = section(load(args.params), args.scale, "policy")
-    torch.set_num_threads(1)
+    pin_threads(1)
     torch.manual_seed(0)
 
     lowdim_keys, _ = obs_keys(args.task, "lowdim")

@@ -16,6 +16,7 @@ from rise.config import ConfigError, load, section
 from rise.data import DatasetError
 from rise.methods import METHODS
 from rise.tasks import EXPERT
+from rise.threads import pin as pin_threads
 
 
 def _hp(args, name: str) -> dict:
@@ -282,7 +283,12 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
         s.add_argument("--params", default="params.yaml", help="params file (validated)")
         s.add_argument("--scale", choices=["smoke", "cpu", "paper"], help="size preset")
-        s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+        s.add_argument(
+            "--threads",
+            type=int,
+            default=0,
+            help="threads of torch/OpenMP (0: $RISE_THREADS, else 1, right when jobs share cores)",
+        )
         return s
 
     def device_arg(s):
@@ -385,6 +391,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
+        try:  # before any stage imports torch or faiss (rise.threads says why)
+            args.threads = pin_threads(getattr(args, "threads", 0))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if getattr(args, "scale", "") is None:
             args.scale = load(args.params)["scale"]
         if hasattr(args, "device"):

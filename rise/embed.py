@@ -27,6 +27,7 @@ from rise.atomic import atomic_path
 from rise.data import read_dataset
 from rise.nets import resolve_device
 from rise.pool import obs_keys
+from rise.threads import pin as pin_threads
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -105,8 +106,7 @@ def embed(
     device: str = "cpu",
 ) -> dict:
     dev = resolve_device(device)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    pin_threads(threads)
     lowdim_keys = obs_keys(task, "lowdim")[0]  # features always see the full low-dim state
     image_keys = obs_keys(task, "image")[1] if obs == "image" else ()
     sets = {s: read_dataset(p, lowdim_keys, image_keys) for s, p in files.items()}

@@ -17,6 +17,7 @@ from rise.atomic import atomic_path, write_json
 from rise.envs import make_env
 from rise.nets import resolve_device
 from rise.tasks import get
+from rise.threads import pin as pin_threads
 from rise.train import load_checkpoint
 
 
@@ -70,13 +71,14 @@ class Planner:
     def score(
         self, lowdim: np.ndarray, images: dict[str, np.ndarray], chunks: torch.Tensor
     ) -> torch.Tensor:
-        """(B, N) min(Q1, Q2) of each candidate's first action at the current frame
-        (lowdim (B, D), images (B, H, W, 3)): what extraction maximises."""
+        """(B, N) min(Q1, Q2) of each candidate's first `critic.chunk` actions at the current
+        frame (lowdim (B, D), images (B, H, W, 3)): what extraction maximises."""
         b, n = chunks.shape[:2]
         low = self._lowdim(lowdim, self.critic_norm).repeat_interleave(n, 0)
         feat = self.critic.encoder(low, self._images(images, n))
-        first = self.critic_norm.act(chunks[:, :, 0].reshape(b * n, -1)).float()
-        return self.critic.q_min(feat, first.to(self.device)).reshape(b, n).cpu()
+        scored = chunks[:, :, : self.critic.chunk].reshape(b * n, self.critic.chunk, -1)
+        scored = self.critic_norm.act(scored).float().to(self.device)
+        return self.critic.q_min(feat, scored).reshape(b, n).cpu()
 
     def inputs(self, histories: list[list[dict]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Observation histories as the networks' inputs: (B, n_obs_steps, D) low-dim, keys
@@ -134,8 +136,7 @@ def evaluate(
     e.g. the expert region, where a policy that learned its demos must succeed). Each
     episode's record keeps the object's pose at its start and end: where a failure left it."""
     torch.manual_seed(seed)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    pin_threads(threads)
     planner = Planner(
         policy, critic, num_samples, scheduler, inference_steps, seed, resolve_device(device)
     )

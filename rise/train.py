@@ -22,8 +22,10 @@ from rise.algos.ilid import StateClassifier, select_rows
 from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import atomic_path, write_text
+from rise.config import ConfigError
 from rise.nets import ObsEncoder, adam, resolve_device
 from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
+from rise.threads import pin as pin_threads
 
 
 def _encoder(meta: dict) -> ObsEncoder:
@@ -31,7 +33,7 @@ def _encoder(meta: dict) -> ObsEncoder:
 
 
 def build_critic(meta: dict) -> IQLCritic:
-    return IQLCritic(_encoder(meta), meta["action_dim"], meta["hidden"])
+    return IQLCritic(_encoder(meta), meta["action_dim"], meta["hidden"], meta.get("chunk", 1))
 
 
 ACTOR_CRITICS = {"SQIL": SQIL, "CQL": CQL}
@@ -48,6 +50,10 @@ def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:
         meta["n_obs_steps"],
         meta["down_dims"],
         meta["diffusion_steps"],
+        meta.get("denoiser", "unet"),
+        meta.get("mlp_width", 256),
+        meta.get("mlp_blocks", 3),
+        meta.get("lipschitz_hidden", 512),
     )
 
 
@@ -106,6 +112,27 @@ def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray, de
     }
 
 
+def _iql_batch(pool: Pool, norm: Normalizer, s, a, backup, chunk, device) -> dict:
+    """The IQL critic's batch: observations of the state rows `s`, the first `critic.chunk`
+    actions of the action rows `a` and their n-step backup (`backup` = Pool.nstep). With one
+    action the next state is the state row's own successor (the authors' code, also for
+    augmented samples); with a chunk it is where the action row's chunk led, so an
+    augmented sample's expert chunk is backed up by the expert's state it reaches."""
+    last, ret, bootstrap = (x[a] for x in backup)
+    nxt = s if chunk.shape[1] == 1 else last
+    lowdim, images = _obs_batch(pool, norm, s, device)
+    next_lowdim, next_images = _obs_batch(pool, norm, nxt, device, nxt=True)
+    return {
+        "lowdim": lowdim,
+        "images": images,
+        "next_lowdim": next_lowdim,
+        "next_images": next_images,
+        "action": norm.act(pool.actions[chunk[a]]).float().to(device),
+        "reward": torch.from_numpy(ret).to(device),
+        "bootstrap": torch.from_numpy(bootstrap).to(device),
+    }
+
+
 POLICY_WEIGHT_DECAY = 1e-6  # AdamW's, as in Chi et al.'s diffusion policy
 
 
@@ -133,8 +160,7 @@ def _seed(seed: int, threads: int, device: str) -> tuple[np.random.Generator, to
     """Seeded numpy rng and the resolved device (checked before any data is read)."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    pin_threads(threads)
     return np.random.default_rng(seed), dev
 
 
@@ -210,8 +236,9 @@ def train_critic(
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
     rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     samples = _training_pairs(pool, pairs)
-    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"])
+    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"], chunk=hp["chunk"])
     critic = build_critic(meta).to(dev).train()
+    backup, chunk = pool.nstep(hp["chunk"], hp["discount"]), pool.chunk_index(hp["chunk"])
     opt = adam(critic.parameters(), hp["lr"])
     rows = []
     batches = alternating_batches(
@@ -219,8 +246,8 @@ def train_critic(
     )
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-critic")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
-        batch = _critic_batch(pool, norm, s, a, dev)
-        loss, info = critic.loss(batch, hp["discount"], hp["expectile"])
+        batch = _iql_batch(pool, norm, s, a, backup, chunk, dev)
+        loss, info = critic.loss(batch, hp["expectile"])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -277,8 +304,13 @@ def train_policy(
     pool = load_pool(files, task, obs, nonexpert_fraction)
     critic = None
     if critic_path is not None:
-        critic, _, norm = load_checkpoint(critic_path, "critic", dev)  # same pool, same normaliser
+        critic, critic_meta, norm = load_checkpoint(critic_path, "critic", dev)  # same normaliser
         critic.requires_grad_(False)
+        if critic.chunk > hp["horizon"]:
+            raise ConfigError(
+                f"{critic_path}: the critic scores {critic.chunk} actions, more than the "
+                f"policy's horizon {hp['horizon']} (critic.chunk <= policy.horizon)"
+            )
     else:
         norm = Normalizer.fit(pool.lowdim, pool.actions)
     meta = _meta(
@@ -292,6 +324,11 @@ def train_policy(
         n_action_steps=hp["n_action_steps"],
         down_dims=hp["down_dims"],
         diffusion_steps=hp["diffusion_steps"],
+        denoiser=hp["denoiser"],
+        mlp_width=hp["mlp_width"],
+        mlp_blocks=hp["mlp_blocks"],
+        lipschitz_hidden=hp["lipschitz_hidden"],
+        expert_share=hp["expert_share"] if critic is not None else 0.0,
         lam=lam,
         weighting=hp["weighting"] if critic is not None else "none",
     )
@@ -303,8 +340,9 @@ def train_policy(
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
     batches = alternating_batches(
-        len(samples["orig"][0]), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
-    )
+        len(samples["orig"][0]), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng,
+        expert=pool.reward[samples["orig"][0]] > 0.5, expert_share=meta["expert_share"],
+    )  # fmt: skip
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
         lowdim, images = _obs_batch(pool, norm, hist[s], dev)
@@ -313,7 +351,7 @@ def train_policy(
         if meta["weighting"] == "advantage":
             with torch.no_grad():
                 cur_low, cur_img = _obs_batch(pool, norm, s, dev)
-                adv = critic.advantage(cur_low, cur_img, actions[:, 0])
+                adv = critic.advantage(cur_low, cur_img, actions[:, : critic.chunk])
                 weights = torch.exp(adv / hp["beta"]).clamp(max=hp["weight_clip"])
         bc_loss = policy.loss(lowdim, images, actions, weights)
         penalty = policy.spectral_penalty()

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
-from rise.algos.iql import expectile_loss
-from rise.nets import ObsEncoder
-from rise.pool import alternating_batches
+from rise.algos.iql import IQLCritic, expectile_loss
+from rise.nets import MLPDenoiser, ObsEncoder
+from rise.pool import Pool, alternating_batches
 from rise.train import WeightEMA, warn_if_diverged
 
 
@@ -88,3 +89,99 @@ def test_a_critic_past_the_value_bound_is_reported(capsys):
     assert capsys.readouterr().err == ""
     assert warn_if_diverged(163.0, 0.99)
     assert "V reached 163.0, above 1 / (1 - discount) = 100" in capsys.readouterr().err
+
+
+def hand_pool(rewards, dones, lengths):
+    """A Pool of hand-made episodes (1-d observations = the row number): enough for the
+    n-step backup and the samplers, which read only labels and episode bounds."""
+    n = sum(lengths)
+    starts = np.cumsum([0, *lengths[:-1]])
+    return Pool(
+        lowdim=np.arange(n, dtype=np.float32)[:, None],
+        next_lowdim=np.arange(1, n + 1, dtype=np.float32)[:, None],
+        images={},
+        next_images={},
+        actions=np.arange(n, dtype=np.float32)[:, None],
+        reward=np.asarray(rewards, np.float32),
+        done=np.asarray(dones, np.float32),
+        episode=np.repeat(np.arange(len(lengths)), lengths),
+        starts=starts,
+        lengths=np.asarray(lengths),
+        offsets={},
+        image_keys=(),
+        sizes={},
+    )
+
+
+def test_chunk_critic_nstep_backup_on_a_hand_made_episode():
+    """Episode A (expert, 5 rows, ends with done) then episode B (play, 3 rows, cut off
+    without done): the 3-step return, the row the chunk ends on and gamma^m (1 - done)."""
+    pool = hand_pool([1] * 5 + [0] * 3, [0, 0, 0, 0, 1, 0, 0, 0], [5, 3])
+    g = 0.9
+    last, ret, boot = pool.nstep(3, g)
+    assert last.tolist() == [2, 3, 4, 4, 4, 7, 7, 7]
+    full = 1 + g + g**2
+    assert ret == pytest.approx([full, full, full, 1 + g, 1, 0, 0, 0])
+    # A's chunks that reach its done row bootstrap nothing; B's cut-off ones bootstrap
+    # gamma^m V of the state after its last row
+    assert boot == pytest.approx([g**3, g**3, 0, 0, 0, g**3, g**2, g])
+    one_last, one_ret, one_boot = pool.nstep(1, g)  # the one-step backup
+    assert one_last.tolist() == list(range(8))
+    assert one_ret.tolist() == pool.reward.tolist()
+    assert one_boot == pytest.approx(g * (1 - pool.done))
+
+
+def test_chunk_critic_scores_the_chunk_and_regresses_the_nstep_target():
+    """Q over (features, 3 actions); one gradient step moves Q towards r + bootstrap * V(s')."""
+    torch.manual_seed(0)
+    critic = IQLCritic(ObsEncoder(2, (), 8, 8), action_dim=2, hidden=[16], chunk=3)
+    assert critic.q1[0].in_features == 2 + 3 * 2
+    batch = {
+        "lowdim": torch.randn(4, 2),
+        "images": {},
+        "next_lowdim": torch.randn(4, 2),
+        "next_images": {},
+        "action": torch.randn(4, 3, 2),
+        "reward": torch.tensor([2.71, 0.0, 1.0, 0.0]),
+        "bootstrap": torch.tensor([0.0, 0.729, 0.0, 0.9]),
+    }
+    assert critic.q_min(critic.encoder(batch["lowdim"], {}), batch["action"]).shape == (4,)
+    with torch.no_grad():
+        target = batch["reward"] + batch["bootstrap"] * critic.value(batch["next_lowdim"])
+    x = torch.cat([batch["lowdim"], batch["action"].flatten(1)], -1)
+    expected = (F.mse_loss(critic.q1(x).squeeze(-1), target)
+                + F.mse_loss(critic.q2(x).squeeze(-1), target))  # fmt: skip
+    _, info = critic.loss(batch, expectile=0.9)
+    assert info["q_loss"] == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_mlp_denoiser_policy_shapes_and_loss():
+    torch.manual_seed(0)
+    pol = DiffusionPolicy(ObsEncoder(3, (), 8, 8), action_dim=2, horizon=4, n_obs_steps=2,
+                          down_dims=[16], diffusion_steps=10, denoiser="mlp", mlp_width=32,
+                          mlp_blocks=2, lipschitz_hidden=16)  # fmt: skip
+    assert isinstance(pol.denoiser, MLPDenoiser)
+    assert pol.lipschitz_head[0].out_features == 16
+    lowdim, actions = torch.randn(5, 2, 3), torch.randn(5, 4, 2)
+    loss = pol.loss(lowdim, {}, actions)
+    loss.backward()
+    assert loss.item() > 0 and pol.denoiser.inp.weight.grad is not None
+    cond = pol.condition(lowdim, {})
+    out = pol.sample(cond, pol.sampler("ddim", 3), torch.Generator().manual_seed(0))
+    assert out.shape == (5, 4, 2)
+    with pytest.raises(ValueError, match="policy.denoiser 'transformer'"):
+        DiffusionPolicy(ObsEncoder(3, (), 8, 8), 2, 4, 2, [16], 10, denoiser="transformer")
+
+
+def test_expert_share_fills_every_original_batch():
+    """With expert_share 0.5 each original batch of 8 holds 4 expert positions and 4 others,
+    however few expert rows there are; augmented batches are untouched."""
+    expert = np.zeros(100, bool)
+    expert[:5] = True
+    rng = np.random.default_rng(0)
+    batches = list(alternating_batches(100, 16, 8, 30, rng, expert=expert, expert_share=0.5))
+    origs = [idx for kind, idx in batches if kind == "orig"]
+    assert origs and all(len(i) == 8 and expert[i].sum() == 4 for i in origs)
+    assert any(kind == "aug" for kind, _ in batches)
+    plain = [i for k, i in alternating_batches(100, 0, 8, 30, rng, expert=expert) if k == "orig"]
+    assert np.mean([expert[i].mean() for i in plain]) < 0.2  # share 0: as the rows come

@@ -1,10 +1,12 @@
 """Diffusion behaviour policy (Chi et al.) with RISE's spectral-norm penalty.
 
 The observation history is encoded, flattened and passed through a Lipschitz head (an MLP
-in -> 512 -> 512 -> in, as in the authors' code); the largest singular value of its last
-weight matrix, times `lambda`, is added to the loss (paper Eq. 7). The per-sample
-noise-prediction loss can be weighted by exp(A / beta) from an IQL critic (authors' code)
-or left unweighted (paper text). Sampling uses diffusers' DDIM (authors) or DDPM (paper).
+in -> 512 -> 512 -> in, as in the authors' code); the denoiser is Chi et al.'s temporal U-Net
+(`unet`, the paper's) or IDQL's residual MLP (`mlp`, the `cpu` tier's, for low-dim inputs).
+The largest singular value of the head's last weight matrix, times `lambda`, is added to the
+loss (paper Eq. 7). The per-sample noise-prediction loss can be weighted by exp(A / beta)
+from an IQL critic (authors' code) or left unweighted (paper text). Sampling uses diffusers'
+DDIM (authors) or DDPM (paper).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
-from rise.nets import ConditionalUnet1D, ObsEncoder, mlp
+from rise.nets import ConditionalUnet1D, MLPDenoiser, ObsEncoder, mlp
 
 LIPSCHITZ_HIDDEN = 512
 
@@ -33,13 +35,22 @@ class DiffusionPolicy(nn.Module):
         n_obs_steps: int,
         down_dims: list[int],
         diffusion_steps: int,
+        denoiser: str = "unet",
+        mlp_width: int = 256,
+        mlp_blocks: int = 3,
+        lipschitz_hidden: int = LIPSCHITZ_HIDDEN,
     ):
         super().__init__()
         self.encoder = encoder
         self.action_dim, self.horizon, self.n_obs_steps = action_dim, horizon, n_obs_steps
         cond_dim = encoder.out_dim * n_obs_steps
-        self.lipschitz_head = mlp([cond_dim, LIPSCHITZ_HIDDEN, LIPSCHITZ_HIDDEN, cond_dim])
-        self.unet = ConditionalUnet1D(action_dim, cond_dim, down_dims)
+        self.lipschitz_head = mlp([cond_dim, lipschitz_hidden, lipschitz_hidden, cond_dim])
+        if denoiser == "unet":
+            self.denoiser = ConditionalUnet1D(action_dim, cond_dim, down_dims)
+        elif denoiser == "mlp":
+            self.denoiser = MLPDenoiser(action_dim, horizon, cond_dim, mlp_width, mlp_blocks)
+        else:
+            raise ValueError(f"policy.denoiser {denoiser!r}: expected 'unet' or 'mlp'")
         self.train_scheduler = DDPMScheduler(
             num_train_timesteps=diffusion_steps,
             beta_schedule="squaredcos_cap_v2",
@@ -68,7 +79,7 @@ class DiffusionPolicy(nn.Module):
             device=actions.device,
         )
         noisy = self.train_scheduler.add_noise(actions, noise, t)
-        per_sample = F.mse_loss(self.unet(noisy, t, cond), noise, reduction="none").mean((1, 2))
+        per_sample = F.mse_loss(self.denoiser(noisy, t, cond), noise, reduction="none").mean((1, 2))
         if weights is not None:
             per_sample = per_sample * weights
         return per_sample.mean()
@@ -91,6 +102,6 @@ class DiffusionPolicy(nn.Module):
         shape = (cond.shape[0], self.horizon, self.action_dim)
         x = torch.randn(shape, generator=generator).to(cond.device)  # same noise on any device
         for t in sched.timesteps:
-            eps = self.unet(x, t.reshape(1).to(cond.device), cond)
+            eps = self.denoiser(x, t.reshape(1).to(cond.device), cond)
             x = sched.step(eps, t, x, generator=generator).prev_sample
         return x

@@ -12,7 +12,10 @@ lift can hang the nut. Both tasks build the same MJCF, so one play dataset serve
 
 Initial-state regions (nut centre x, y and yaw; the peg stands at the origin):
   expert  a 6 x 6 cm square on the -y side, yaw within +-15 degrees (where demos start);
-  eval    a band on the +y side, yaw within +-45 degrees: never visited by expert demos;
+  eval    a band on the +y side, yaw within +-15 degrees: never visited by expert demos, a
+          gap in position only, as in the paper's Fig 2;
+  valid   a band on the +x side, as far from the expert's: the region settings are chosen on
+          (never the eval region);
   play    anywhere on the reachable table with any yaw, as long as the nut clears the peg
           and the hook's post.
 
@@ -51,6 +54,7 @@ def _rot(a: float) -> np.ndarray:
 
 class MiniSquarePeg(MiniEnv):
     name = "mini_square_peg"
+    regions = ("expert", "play", "eval", "valid")
     horizon = 200
     object_joint = "nut"
     sources = {**MiniEnv.sources, "suboptimal": Source("expert", successes_only=False)}
@@ -90,7 +94,8 @@ class MiniSquarePeg(MiniEnv):
     # (x, y, yaw) boxes; play additionally rejects poses that overlap the peg or the hook.
     REGIONS = {
         "expert": (np.array([-0.03, -0.17, -np.pi / 12]), np.array([0.03, -0.11, np.pi / 12])),
-        "eval": (np.array([-0.12, 0.11, -np.pi / 4]), np.array([0.12, 0.17, np.pi / 4])),
+        "eval": (np.array([-0.12, 0.11, -np.pi / 12]), np.array([0.12, 0.17, np.pi / 12])),
+        "valid": (np.array([0.10, -0.06, -np.pi / 12]), np.array([0.15, 0.06, np.pi / 12])),
         "play": (np.array([-0.18, -0.18, -np.pi]), np.array([0.18, 0.18, np.pi])),
     }
     GRASP_Z = 0.016  # eef height for grasping the handle (fingertips 4 mm above the table)
