@@ -82,15 +82,24 @@ class Pool:
         """(N, horizon) rows of each row's action chunk."""
         return window_index(self.episode, self.starts, self.lengths, np.arange(horizon))
 
-    def nstep(self, n: int, discount: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def nstep(
+        self, n: int, discount: float, absorbing: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For every row t, the n-step backup of the IQL critic (rise.algos.iql): the row of
         the last step taken, t + m - 1 with m = min(n, the steps left in t's episode); the
-        return sum_i<m gamma^i r_t+i; and the bootstrap factor gamma^m (1 - done_t+m-1)."""
+        return sum_i<m gamma^i r_t+i; and the bootstrap factor gamma^m (1 - done_t+m-1).
+
+        `absorbing`: an episode's `done` leads to an absorbing state that keeps paying its
+        last reward, r / (1 - gamma) (SQIL's and DAC's treatment): a finished expert episode
+        is worth the most, so the value rises towards success instead of falling to 0 at
+        the expert's last step, where play that wanders off would outscore finishing."""
         window = self.chunk_index(n)
         valid = window == np.arange(len(self))[:, None] + np.arange(n)  # not clamped
         m = valid.sum(1)
         last = window[np.arange(len(self)), m - 1]
         ret = (valid * self.reward[window] * discount ** np.arange(n)).sum(1)
+        if absorbing:
+            ret = ret + discount**m * self.done[last] * self.reward[last] / (1.0 - discount)
         bootstrap = discount**m * (1.0 - self.done[last])
         return last, ret.astype(np.float32), bootstrap.astype(np.float32)
 
@@ -166,25 +175,11 @@ def augmented_rows(pool: Pool, pairs_path: str | None) -> tuple[np.ndarray, np.n
 
 
 def alternating_batches(
-    n_orig: int,
-    n_aug: int,
-    batch_size: int,
-    steps: int,
-    rng: np.random.Generator,
-    expert: np.ndarray | None = None,
-    expert_share: float = 0.0,
+    n_orig: int, n_aug: int, batch_size: int, steps: int, rng: np.random.Generator
 ):
     """Yield (kind, indices) for `steps` batches: one epoch of original samples, then one of
-    augmented samples, and so on (the authors' schedule). Without augmentation, only originals.
-
-    With `expert_share` > 0 every batch of original samples holds that share of rows drawn
-    from the positions `expert` (a boolean mask over the originals), the rest from the others:
-    the expert's skill is not diluted by however much non-expert data there is."""
+    augmented samples, and so on (the authors' schedule). Without augmentation, only originals."""
     kinds = [("orig", n_orig)] + ([("aug", n_aug)] if n_aug > 0 else [])
-    mixed = expert_share > 0 and expert is not None and 0 < expert.sum() < len(expert)
-    if mixed:
-        n_expert = max(1, round(expert_share * batch_size))
-        experts, others = np.flatnonzero(expert), np.flatnonzero(~expert)
     done = 0
     while True:
         for kind, n in kinds:
@@ -192,9 +187,28 @@ def alternating_batches(
             for i in range(0, n, batch_size):
                 if done == steps:
                     return
-                if kind == "orig" and mixed:  # an epoch's worth of full mixed batches
-                    picks = rng.choice(experts, n_expert), rng.choice(others, batch_size - n_expert)
-                    yield kind, np.concatenate(picks)
-                else:
-                    yield kind, order[i : i + batch_size]
+                yield kind, order[i : i + batch_size]
                 done += 1
+
+
+def expert_share_batches(
+    expert: np.ndarray,
+    n_aug: int,
+    share: float,
+    batch_size: int,
+    steps: int,
+    rng: np.random.Generator,
+):
+    """Yield ("all", indices) for `steps` batches over the original samples followed by the
+    `n_aug` augmented ones: `share` of every batch from the expert rows (`expert`, a boolean
+    mask over the originals), the rest uniformly from the non-expert rows and the augmented
+    samples. However much non-expert and augmented data there is, the expert's rows keep
+    their share of the loss (the `cpu` tier's `policy.expert_share`)."""
+    n_expert = min(batch_size - 1, max(1, round(share * batch_size)))
+    experts = np.flatnonzero(expert)
+    others = np.concatenate([np.flatnonzero(~expert), len(expert) + np.arange(n_aug)])
+    if len(experts) == 0 or len(others) == 0:
+        raise ValueError("policy.expert_share needs expert and non-expert samples")
+    for _ in range(steps):
+        picks = rng.choice(experts, n_expert), rng.choice(others, batch_size - n_expert)
+        yield "all", np.concatenate(picks)

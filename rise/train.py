@@ -24,7 +24,15 @@ from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import atomic_path, write_text
 from rise.config import ConfigError
 from rise.nets import ObsEncoder, adam, resolve_device
-from rise.pool import Normalizer, Pool, alternating_batches, augmented_rows, load_pool, obs_keys
+from rise.pool import (
+    Normalizer,
+    Pool,
+    alternating_batches,
+    augmented_rows,
+    expert_share_batches,
+    load_pool,
+    obs_keys,
+)
 from rise.threads import pin as pin_threads
 
 
@@ -236,9 +244,9 @@ def train_critic(
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
     rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     samples = _training_pairs(pool, pairs)
-    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"], chunk=hp["chunk"])
+    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"], chunk=hp["chunk"], absorbing=hp["absorbing"])
     critic = build_critic(meta).to(dev).train()
-    backup, chunk = pool.nstep(hp["chunk"], hp["discount"]), pool.chunk_index(hp["chunk"])
+    backup, chunk = pool.nstep(hp["chunk"], hp["discount"], hp["absorbing"]), pool.chunk_index(hp["chunk"])
     opt = adam(critic.parameters(), hp["lr"])
     rows = []
     batches = alternating_batches(
@@ -339,10 +347,16 @@ def train_policy(
     opt = adam(policy.parameters(), hp["lr"], weight_decay=POLICY_WEIGHT_DECAY)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
     rows = []
-    batches = alternating_batches(
-        len(samples["orig"][0]), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng,
-        expert=pool.reward[samples["orig"][0]] > 0.5, expert_share=meta["expert_share"],
-    )  # fmt: skip
+    n_orig, n_aug = len(samples["orig"][0]), len(samples["aug"][0])
+    if meta["expert_share"] > 0:
+        (orig_s, orig_a), (aug_s, aug_a) = samples["orig"], samples["aug"]
+        samples["all"] = (np.concatenate([orig_s, aug_s]), np.concatenate([orig_a, aug_a]))
+        expert = pool.reward[samples["orig"][0]] > 0.5
+        batches = expert_share_batches(
+            expert, n_aug, meta["expert_share"], hp["batch_size"], hp["steps"], rng
+        )
+    else:
+        batches = alternating_batches(n_orig, n_aug, hp["batch_size"], hp["steps"], rng)
     for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
         lowdim, images = _obs_batch(pool, norm, hist[s], dev)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
 from rise.algos.iql import IQLCritic, expectile_loss
 from rise.nets import MLPDenoiser, ObsEncoder
-from rise.pool import Pool, alternating_batches
+from rise.pool import Pool, alternating_batches, expert_share_batches
 from rise.train import WeightEMA, warn_if_diverged
 
 
@@ -125,6 +125,13 @@ def test_chunk_critic_nstep_backup_on_a_hand_made_episode():
     # A's chunks that reach its done row bootstrap nothing; B's cut-off ones bootstrap
     # gamma^m V of the state after its last row
     assert boot == pytest.approx([g**3, g**3, 0, 0, 0, g**3, g**2, g])
+    # absorbing: A's end keeps paying 1 a step, worth 1 / (1 - g) from there on
+    _, ab_ret, ab_boot = pool.nstep(3, g, absorbing=True)
+    tail = 1 / (1 - g)
+    assert ab_ret == pytest.approx(
+        [full, full, full + g**3 * tail, 1 + g + g**2 * tail, 1 + g * tail, 0, 0, 0]
+    )
+    assert ab_boot == pytest.approx(boot)
     one_last, one_ret, one_boot = pool.nstep(1, g)  # the one-step backup
     assert one_last.tolist() == list(range(8))
     assert one_ret.tolist() == pool.reward.tolist()
@@ -173,15 +180,17 @@ def test_mlp_denoiser_policy_shapes_and_loss():
         DiffusionPolicy(ObsEncoder(3, (), 8, 8), 2, 4, 2, [16], 10, denoiser="transformer")
 
 
-def test_expert_share_fills_every_original_batch():
-    """With expert_share 0.5 each original batch of 8 holds 4 expert positions and 4 others,
-    however few expert rows there are; augmented batches are untouched."""
+def test_expert_share_fills_every_batch():
+    """With expert_share 0.5 each batch of 8 holds 4 of the 5 expert positions and 4 from the
+    95 other originals and the 16 augmented samples (positions 100-115), however few expert
+    rows there are."""
     expert = np.zeros(100, bool)
     expert[:5] = True
     rng = np.random.default_rng(0)
-    batches = list(alternating_batches(100, 16, 8, 30, rng, expert=expert, expert_share=0.5))
-    origs = [idx for kind, idx in batches if kind == "orig"]
-    assert origs and all(len(i) == 8 and expert[i].sum() == 4 for i in origs)
-    assert any(kind == "aug" for kind, _ in batches)
-    plain = [i for k, i in alternating_batches(100, 0, 8, 30, rng, expert=expert) if k == "orig"]
-    assert np.mean([expert[i].mean() for i in plain]) < 0.2  # share 0: as the rows come
+    batches = list(expert_share_batches(expert, 16, 0.5, 8, 400, rng))
+    assert len(batches) == 400 and {kind for kind, _ in batches} == {"all"}
+    idx = np.stack([i for _, i in batches])
+    assert idx.shape == (400, 8) and (idx[:, :4] < 5).all() and (idx[:, 4:] >= 5).all()
+    assert idx.max() <= 115 and (idx[:, 4:] >= 100).mean() == pytest.approx(16 / 111, abs=0.03)
+    with pytest.raises(ValueError, match="needs expert and non-expert samples"):
+        next(expert_share_batches(np.ones(4, bool), 0, 0.5, 8, 1, rng))

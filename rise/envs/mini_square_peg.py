@@ -359,7 +359,8 @@ class MiniSquarePeg(MiniEnv):
         return ScriptedController(program, self.action_dim)
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
-        """Undirected coverage: pick-and-place to random poses, pushes and idle wandering.
+        """Undirected coverage: carries over the peg (never lowered onto it), pick-and-place
+        to random poses, pushes and idle wandering.
 
         Places never target the peg (goals come from `sample_init`, which keeps clear of it),
         and the nut is never lifted above CARRY_Z, far below the hook's tip.
@@ -375,6 +376,28 @@ class MiniSquarePeg(MiniEnv):
                 return (yield from self.hold(obs, OPEN, 3))
             region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])
             x, y, yaw = self.sample_init(region, rng)
+            return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))
+
+        def carry_over_peg(obs: Obs) -> Program:
+            """Pick the nut, carry it over the peg turned as the expert turns it, hover, then
+            take it away and put it down elsewhere: play passes through the states from which
+            the expert lowers the nut, and never lowers it there itself."""
+            obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.01, 0.01))
+            if not self.holding(obs):
+                return (yield from self.hold(obs, OPEN, 3))
+            goal_yaw = self.square_yaw(obs)
+            phi_goal = self.goal_heading(obs, goal_yaw)
+            over = self.PEG_XY + rng.uniform(-0.01, 0.01, 2)
+            obs = yield from self.servo(
+                obs,
+                lambda o: self.carry_target(o, over, goal_yaw, phi_goal, self.CARRY_Z),
+                CLOSE,
+                style,
+                tol=0.006,
+                max_steps=60,
+            )
+            obs = yield from self.hold(obs, CLOSE, int(rng.integers(2, 8)))
+            x, y, yaw = self.sample_init(str(rng.choice(["eval", "play", "valid"])), rng)
             return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))
 
         def push(obs: Obs) -> Program:
@@ -423,7 +446,9 @@ class MiniSquarePeg(MiniEnv):
 
         def program(obs: Obs) -> Program:
             while True:
-                primitive = (pick_and_place, push, wander)[rng.choice(3, p=[0.6, 0.25, 0.15])]
+                primitive = (carry_over_peg, pick_and_place, push, wander)[
+                    rng.choice(4, p=[0.35, 0.35, 0.2, 0.1])
+                ]
                 obs = yield from primitive(obs)
 
         return ScriptedController(program, self.action_dim)
