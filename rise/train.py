@@ -244,9 +244,10 @@ def train_critic(
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
     rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     samples = _training_pairs(pool, pairs)
-    meta = _meta(pool, task, obs, hp, hidden=hp["hidden"], chunk=hp["chunk"], absorbing=hp["absorbing"])
+    meta = _meta(pool, task, obs, hp, **{k: hp[k] for k in ("hidden", "chunk", "absorbing")})
     critic = build_critic(meta).to(dev).train()
-    backup, chunk = pool.nstep(hp["chunk"], hp["discount"], hp["absorbing"]), pool.chunk_index(hp["chunk"])
+    backup = pool.nstep(hp["chunk"], hp["discount"], hp["absorbing"])
+    chunk = pool.chunk_index(hp["chunk"])
     opt = adam(critic.parameters(), hp["lr"])
     rows = []
     batches = alternating_batches(
