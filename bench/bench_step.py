@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
@@ -40,8 +41,14 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=10, help="timed blocks per variant")
     ap.add_argument("--steps", type=int, default=20, help="steps per block")
     ap.add_argument("--lam", type=float, default=0.1, help="spectral penalty (0: none)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="policy setting")
     args = ap.parse_args()
     hp = section(load(args.params), args.scale, "policy")
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in hp:
+            ap.error(f"--set {item}: no policy setting {key!r}")
+        hp[key] = yaml.safe_load(value)
     pin_threads(1)
     torch.manual_seed(0)
 
@@ -56,6 +63,7 @@ def main() -> None:
         "width": hp["encoder_width"],
         "action_dim": env.action_dim,
         **{k: hp[k] for k in ("horizon", "n_obs_steps", "down_dims", "diffusion_steps")},
+        **{k: hp[k] for k in ("denoiser", "mlp_width", "mlp_blocks", "lipschitz_hidden")},
     }
     env.close()
     b = hp["batch_size"]
@@ -97,9 +105,14 @@ def main() -> None:
     for _ in range(args.blocks):
         for kind, block in variants.items():
             times[kind].append(block(args.steps))
+    denoiser = (
+        f"U-Net {hp['down_dims']}"
+        if hp["denoiser"] == "unet"
+        else f"MLP {hp['mlp_width']} x {hp['mlp_blocks']}, head {hp['lipschitz_hidden']}"
+    )
     n_params = sum(p.numel() for p in build_policy(meta).parameters())
     print(
-        f"{args.task} at scale {args.scale}: batch {b}, U-Net {hp['down_dims']}, "
+        f"{args.task} at scale {args.scale}: batch {b}, {denoiser}, "
         f"{n_params:,} parameters, lowdim {lowdim_dim}, one thread; "
         f"median over {args.blocks} blocks of {args.steps} steps, ms"
     )

@@ -167,6 +167,13 @@ class SinusoidalPosEmb(nn.Module):
         return torch.cat([arg.sin(), arg.cos()], -1)
 
 
+def step_embedding(dim: int, hidden: int) -> nn.Sequential:
+    """Diffusion step -> sinusoidal features -> MLP (Chi et al.'s and IDQL's denoisers)."""
+    return nn.Sequential(
+        SinusoidalPosEmb(dim), nn.Linear(dim, hidden), nn.Mish(), nn.Linear(hidden, dim)
+    )
+
+
 class Conv1dBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int, groups: int = 8):
         super().__init__(
@@ -204,12 +211,7 @@ class ConditionalUnet1D(nn.Module):
         kernel: int = 5,
     ):
         super().__init__()
-        self.step_embed = nn.Sequential(
-            SinusoidalPosEmb(step_embed_dim),
-            nn.Linear(step_embed_dim, 4 * step_embed_dim),
-            nn.Mish(),
-            nn.Linear(4 * step_embed_dim, step_embed_dim),
-        )
+        self.step_embed = step_embedding(step_embed_dim, 4 * step_embed_dim)
         cdim = step_embed_dim + cond_dim
         dims = [action_dim, *down_dims]
         pairs = list(zip(dims[:-1], dims[1:], strict=True))
@@ -285,12 +287,7 @@ class MLPDenoiser(nn.Module):
     def __init__(self, action_dim: int, horizon: int, cond_dim: int, width: int, blocks: int,
                  step_embed_dim: int = 64):  # fmt: skip
         super().__init__()
-        self.step_embed = nn.Sequential(
-            SinusoidalPosEmb(step_embed_dim),
-            nn.Linear(step_embed_dim, 2 * step_embed_dim),
-            nn.Mish(),
-            nn.Linear(2 * step_embed_dim, step_embed_dim),
-        )
+        self.step_embed = step_embedding(step_embed_dim, 2 * step_embed_dim)
         flat = horizon * action_dim
         self.inp = nn.Linear(flat + step_embed_dim + cond_dim, width)
         self.blocks = nn.Sequential(*(ResidualMLPBlock(width) for _ in range(blocks)))

@@ -106,15 +106,23 @@ def _obs_batch(pool: Pool, norm: Normalizer, rows: np.ndarray, device, nxt: bool
     )
 
 
-def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray, device) -> dict:
+def _transitions(pool: Pool, norm: Normalizer, s, nxt, actions: np.ndarray, device) -> dict:
+    """Observations of rows `s`, next observations of rows `nxt`, normalised `actions`."""
     lowdim, images = _obs_batch(pool, norm, s, device)
-    next_lowdim, next_images = _obs_batch(pool, norm, s, device, nxt=True)
+    next_lowdim, next_images = _obs_batch(pool, norm, nxt, device, nxt=True)
     return {
         "lowdim": lowdim,
         "images": images,
         "next_lowdim": next_lowdim,
         "next_images": next_images,
-        "action": norm.act(pool.actions[a]).float().to(device),
+        "action": norm.act(actions).float().to(device),
+    }
+
+
+def _critic_batch(pool: Pool, norm: Normalizer, s: np.ndarray, a: np.ndarray, device) -> dict:
+    """SQIL's and CQL's one-step batch: state rows `s`, action rows `a`."""
+    return {
+        **_transitions(pool, norm, s, s, pool.actions[a], device),
         "reward": torch.from_numpy(pool.reward[a]).to(device),
         "done": torch.from_numpy(pool.done[a]).to(device),
     }
@@ -128,14 +136,8 @@ def _iql_batch(pool: Pool, norm: Normalizer, s, a, backup, chunk, device) -> dic
     augmented sample's expert chunk is backed up by the expert's state it reaches."""
     last, ret, bootstrap = (x[a] for x in backup)
     nxt = s if chunk.shape[1] == 1 else last
-    lowdim, images = _obs_batch(pool, norm, s, device)
-    next_lowdim, next_images = _obs_batch(pool, norm, nxt, device, nxt=True)
     return {
-        "lowdim": lowdim,
-        "images": images,
-        "next_lowdim": next_lowdim,
-        "next_images": next_images,
-        "action": norm.act(pool.actions[chunk[a]]).float().to(device),
+        **_transitions(pool, norm, s, nxt, pool.actions[chunk[a]], device),
         "reward": torch.from_numpy(ret).to(device),
         "bootstrap": torch.from_numpy(bootstrap).to(device),
     }
