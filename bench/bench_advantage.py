@@ -90,7 +90,8 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
     """Prints V, A and RISE's weight exp(A / beta) per source; returns V of every row."""
     feat = critic.encoder(norm.obs(pool.lowdim).float(), {})
     value = critic.value(feat)
-    adv = (critic.q_min(feat, norm.act(pool.actions).float()) - value).numpy().ravel()
+    scored = norm.act(scored_actions(pool, critic)).float()
+    adv = (critic.q_min(feat, scored) - value).numpy().ravel()
     value = value.numpy().ravel()
     weight = np.minimum(np.exp(adv / beta), 100.0)
     print(
@@ -110,6 +111,11 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
     effective = np.mean(effective_batch_size(batches))
     print(f"effective size of a weighted batch of 64: {effective:.0f} (mean of 2,000)")
     return value
+
+
+def scored_actions(pool, critic) -> np.ndarray:
+    """(N, critic.chunk, A): the actions the critic scores from every row."""
+    return pool.actions[pool.chunk_index(critic.chunk)]
 
 
 def expert_starts(pool) -> np.ndarray:
@@ -151,10 +157,9 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> np.ndarray:
         print("0 stitch pairs with an expert action: no stitch points to measure")
         return np.full(len(pool), np.inf)
     feat = critic.encoder(norm.obs(pool.lowdim[states]).float(), {})
-    gap = critic.q_min(feat, norm.act(pool.actions[actions]).float())
-    gap = (gap - critic.q_min(feat, norm.act(pool.actions[states]).float())).numpy()
-    apart = norm.act(pool.actions[actions]) - norm.act(pool.actions[states])
-    apart = np.linalg.norm(apart.numpy(), axis=1)
+    chunks = norm.act(scored_actions(pool, critic)).float()
+    gap = (critic.q_min(feat, chunks[actions]) - critic.q_min(feat, chunks[states])).numpy()
+    apart = np.linalg.norm((chunks[actions] - chunks[states]).flatten(1).numpy(), axis=1)
     print(f"{len(gap)} stitch pairs: Q(expert's action) - Q(play's own action), converged: 1.00")
     for lo, hi in ((0, 0.25), (0.25, 1), (1, np.inf)):  # near-equal actions cannot be told apart
         sel = (apart >= lo) & (apart < hi)

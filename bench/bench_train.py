@@ -140,6 +140,7 @@ def main() -> None:
     )
     parser.add_argument("--critic-steps", type=int, help="critic steps (default: --steps)")
     parser.add_argument("--lam", type=float, help="override lambda (RISE's spectral penalty)")
+    parser.add_argument("--eps", type=float, help="override epsilon (the augmentation's)")
     parser.add_argument("--keep", help="write the cell's files to this folder, not a temporary one")
     parser.add_argument("--inputs", help="take data, pairs and critic from an earlier --keep")
     parser.add_argument("--down-dims", type=int, nargs="+", help="override the U-Net widths")
@@ -169,6 +170,7 @@ def main() -> None:
         pol["lr"] = hp["critic"]["lr"] = base["lr"] = args.lr
     task, eps, lam = T.get(args.task), task_epsilon(cfg, args.task), task_lambda(cfg, args.task)
     lam = lam if args.lam is None else args.lam
+    eps = eps if args.eps is None else args.eps
     print(
         f"{args.task} at scale {args.scale}: {args.steps} steps, batch {pol['batch_size']}, "
         f"{args.threads} thread(s), eps {eps}, lambda {lam}"
