@@ -209,25 +209,55 @@ def cmd_train_policy(args):
     )
 
 
-def cmd_evaluate(args):
-    from rise.evaluate import evaluate, sampler_settings
+def _planner_args(args) -> dict:
+    """What `evaluate` and `serve` build their Planner from: checkpoints, the preset's
+    sampler, seed, device and threads."""
+    from rise.evaluate import sampler_settings
 
     cfg = load(args.params)
     hp, pol = section(cfg, args.scale, "evaluate"), section(cfg, args.scale, "policy")
-    return evaluate(
-        policy=args.policy,
-        critic=args.critic,
-        episodes=hp["episodes"],
+    return {
+        "policy": args.policy,
+        "critic": args.critic,
         **sampler_settings(hp, pol),
-        seed=args.seed,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+    }
+
+
+def cmd_evaluate(args):
+    from rise.evaluate import evaluate
+
+    hp = _hp(args, "evaluate")
+    return evaluate(
+        **_planner_args(args),
+        episodes=hp["episodes"],
         videos=hp["videos"],
         out=args.out,
         episodes_out=args.episodes_out,
         videos_out=args.videos_out,
-        threads=args.threads,
         region=args.region,
-        device=args.device,
     )
+
+
+def cmd_serve(args):
+    import logging
+    import os
+
+    from rise.serve import make_server
+
+    for flag, path in (("--policy", args.policy), ("--critic", args.critic)):
+        if path is not None and not os.path.isfile(path):
+            raise ConfigError(f"{flag} {path}: no such file")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    server = make_server(**_planner_args(args), host=args.host, port=args.port)
+    host, port = server.socket.getsockname()[:2]
+    print(f"rise serve: {args.policy} on ws://{host}:{port} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
 
 
 def cmd_table(args):
@@ -360,6 +390,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--episodes-out", required=True)
     s.add_argument("--videos-out", required=True)
     s.add_argument("--region", help="start region (default: the task's evaluation region)")
+
+    s = stage("serve", cmd_serve, "a policy behind a websocket for a robot's control loop")
+    device_arg(s)
+    s.add_argument("--policy", required=True)
+    s.add_argument("--critic", help="IDQL / RISE: the critic that picks among candidates")
+    s.add_argument("--host", default="127.0.0.1", help="loopback unless opened on purpose")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
 
     def repeated(s, flag, metavar, help_):
         """A flag given once per item, each with a label pair and metrics files."""

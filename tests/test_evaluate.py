@@ -11,32 +11,13 @@ import torch
 
 import rise.evaluate
 from rise import tasks as T
-from rise.collect import collect
 from rise.config import load, section
 from rise.envs import make_env
 from rise.evaluate import Planner
-from rise.train import effective_batch_size, train_critic, train_policy
+from rise.train import effective_batch_size
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "mini_square_peg"
-
-
-@pytest.fixture(scope="module")
-def cell(tmp_path_factory):
-    """A critic and a diffusion policy trained for a few steps on 2 + 2 episodes."""
-    tmp = tmp_path_factory.mktemp("cell")
-    cfg = load(str(ROOT / "params.yaml"))
-    files = {}
-    for source in ("expert", "play"):
-        files[source] = str(tmp / f"{source}.hdf5")
-        collect(task=TASK, env_name=T.get(TASK).env, source=source, episodes=2, seed=0,
-                cameras=False, out=files[source])  # fmt: skip
-    common = dict(task=TASK, obs="lowdim", files=files, pairs=None, seed=0)
-    train_critic(hp=section(cfg, "smoke", "critic"), out=str(tmp / "c.pt"),
-                 curve=str(tmp / "c.csv"), **common)  # fmt: skip
-    train_policy(critic_path=str(tmp / "c.pt"), lam=0.0, hp=section(cfg, "smoke", "policy"),
-                 out=str(tmp / "p.pt"), curve=str(tmp / "p.csv"), **common)  # fmt: skip
-    return tmp
 
 
 def test_weighted_policy_curve_records_its_effective_batch_size(cell):

@@ -1,0 +1,113 @@
+"""Stage `serve`: a trained policy behind a websocket, for a robot's control loop.
+
+The robot side (`rise.client.PolicyClient`) keeps one connection open. The server's first
+message describes the policy (observation keys and shapes, action size, chunk lengths);
+then each request carries the last `n_obs_steps` observations and each reply the
+`n_action_steps` actions to execute, in the robot's units: normalisation, sampling and, for
+IDQL / RISE, the critic's pick among the candidates happen here, exactly as in `evaluate`
+(the same Planner). It binds to loopback unless a host is given on purpose. Each request's
+latency is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+from websockets.sync.server import Server, ServerConnection
+from websockets.sync.server import serve as websocket_server
+
+from rise.client import pack, unpack
+from rise.envs import make_env
+from rise.evaluate import Planner
+from rise.nets import resolve_device
+from rise.tasks import get
+from rise.threads import pin as pin_threads
+
+LOOPBACK = "127.0.0.1"
+log = logging.getLogger("rise.serve")
+
+
+class PolicyServer:
+    """Answers requests with a Planner; one lock, so connections take turns on the model."""
+
+    def __init__(self, planner: Planner):
+        self.planner, self.lock, self.requests = planner, threading.Lock(), 0
+        meta = planner.meta
+        env = make_env(get(meta["task"]).env, cameras=bool(meta["image_keys"]))
+        obs = env.reset("expert", np.random.default_rng(0))
+        env.close()
+        keys = meta["lowdim_keys"] + meta["image_keys"]
+        self.shapes = {k: list(np.shape(obs[k])) for k in keys}
+        self.metadata = {
+            "task": meta["task"],
+            "obs": meta["obs"],
+            "observation_shapes": self.shapes,
+            "action_dim": meta["action_dim"],
+            "n_obs_steps": meta["n_obs_steps"],
+            "n_action_steps": meta["n_action_steps"],
+            "horizon": meta.get("horizon", 1),
+            "candidates": planner.num_samples,
+            "extraction": planner.critic is not None,
+            "normalisation": "server",
+        }
+
+    def check(self, message) -> list[dict]:
+        """The request's observation history, or a ValueError naming what is wrong."""
+        if not isinstance(message, dict) or "obs" not in message:
+            raise ValueError("a request is a map with key 'obs': the observation history")
+        history, n = message["obs"], self.metadata["n_obs_steps"]
+        if not isinstance(history, list) or len(history) != n:
+            raise ValueError(f"'obs' must list the last {n} observations, oldest first")
+        for i, obs in enumerate(history):
+            for key, shape in self.shapes.items():
+                if key not in obs:
+                    raise ValueError(f"obs[{i}] has no key {key!r}")
+                if list(np.shape(obs[key])) != shape:
+                    raise ValueError(
+                        f"obs[{i}][{key!r}] has shape {list(np.shape(obs[key]))}, expected {shape}"
+                    )
+        return history
+
+    def act(self, message) -> dict:
+        history = self.check(message)
+        with self.lock:
+            actions = self.planner([history])[0]
+        return {"actions": np.asarray(actions, np.float32)}
+
+    def handle(self, ws: ServerConnection) -> None:
+        ws.send(pack(self.metadata))
+        for data in ws:
+            start = time.perf_counter()
+            try:
+                reply = self.act(unpack(data))
+            except (ValueError, TypeError, KeyError) as exc:
+                reply = {"error": str(exc)}
+            ws.send(pack(reply))
+            self.requests += 1
+            ms = 1000 * (time.perf_counter() - start)
+            log.info("request %d: %.1f ms%s", self.requests, ms, " (error)" * ("error" in reply))
+
+
+def make_server(
+    *,
+    policy: str,
+    critic: str | None,
+    num_samples: int,
+    scheduler: str,
+    inference_steps: int,
+    seed: int = 0,
+    host: str = LOOPBACK,
+    port: int = 8765,
+    device: str = "cpu",
+    threads: int = 1,
+) -> Server:
+    """A bound websocket server (port 0: any free port, `server.socket.getsockname()`);
+    `serve_forever()` runs it, `shutdown()` stops it."""
+    pin_threads(threads)
+    planner = Planner(
+        policy, critic, num_samples, scheduler, inference_steps, seed, resolve_device(device)
+    )
+    return websocket_server(PolicyServer(planner).handle, host, port, max_size=None)
