@@ -227,6 +227,14 @@ def _planner_args(args) -> dict:
 
 
 def cmd_evaluate(args):
+    if args.recorded:
+        from rise.rollout import evaluate_recorded
+
+        return evaluate_recorded(files=args.recorded, out=args.out, episodes_out=args.episodes_out)
+    missing = [f for f in ("policy", "seed", "videos_out") if getattr(args, f) is None]
+    if missing:
+        flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+        raise ConfigError(f"evaluate needs {flags} (or --recorded FILE ... for a robot's rollouts)")
     from rise.evaluate import evaluate
 
     hp = _hp(args, "evaluate")
@@ -258,6 +266,16 @@ def cmd_serve(args):
         server.serve_forever()
     except KeyboardInterrupt:
         server.shutdown()
+
+
+def cmd_rollout(args):
+    from rise.rollout import rollout
+
+    _task(args.task)
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes {args.episodes}: must be at least 1")
+    return rollout(task=args.task, server=args.server, episodes=args.episodes,
+                   region=args.region, seed=args.seed, round_=args.round, out=args.out)  # fmt: skip
 
 
 def cmd_table(args):
@@ -383,12 +401,13 @@ def parser() -> argparse.ArgumentParser:
 
     s = stage("evaluate", cmd_evaluate, "rollouts from the evaluation region")
     device_arg(s)
-    s.add_argument("--policy", required=True)
+    s.add_argument("--policy")
     s.add_argument("--critic")
-    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--recorded", nargs="+", metavar="FILE", help="recorded rollouts instead")
     s.add_argument("--out", required=True)
     s.add_argument("--episodes-out", required=True)
-    s.add_argument("--videos-out", required=True)
+    s.add_argument("--videos-out")
     s.add_argument("--region", help="start region (default: the task's evaluation region)")
 
     s = stage("serve", cmd_serve, "a policy behind a websocket for a robot's control loop")
@@ -398,6 +417,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="loopback unless opened on purpose")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
+
+    s = stage("rollout", cmd_rollout, "a simulated robot acting through `rise serve`, recorded")
+    s.add_argument("--task", required=True)
+    s.add_argument("--server", required=True, help="ws://HOST:PORT of `rise serve`")
+    s.add_argument("--episodes", type=int, required=True)
+    s.add_argument("--region", help="start region (default: the task's evaluation region)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--round", type=int, default=0, help="relabeling round of the policy")
+    s.add_argument("--out", required=True, help="robomimic-layout HDF5 of the episodes")
 
     def repeated(s, flag, metavar, help_):
         """A flag given once per item, each with a label pair and metrics files."""

@@ -25,10 +25,16 @@ class DatasetError(ValueError):
 
 
 def write_dataset(
-    path, episodes: list[dict], env_args: dict, source: str, valid_fraction: float = 0.1
+    path,
+    episodes: list[dict],
+    env_args: dict,
+    source: str,
+    valid_fraction: float = 0.1,
+    attrs: dict | None = None,
 ) -> None:
     """Write episodes atomically. Each episode: obs {key: (T+1, ...)}, actions (T, A),
-    states (T+1, S), rewards (T,)."""
+    states (T+1, S), rewards (T,), and optionally `attrs` (per-demo attributes, e.g. a
+    recorded rollout's success label); `attrs` here are the file's (on the data group)."""
     if not episodes:
         raise DatasetError(f"{path}: refusing to write a dataset with no episodes")
     with atomic_path(path) as tmp:
@@ -39,6 +45,8 @@ def write_dataset(
                 n = len(ep["actions"])
                 demo = data.create_group(f"demo_{i}")
                 demo.attrs["num_samples"] = n
+                for key, value in ep.get("attrs", {}).items():
+                    demo.attrs[key] = value
                 for key, value in ep["obs"].items():
                     value = np.asarray(value)
                     opts = {"compression": "gzip", "compression_opts": 4} if value.ndim == 4 else {}
@@ -54,6 +62,8 @@ def write_dataset(
             data.attrs["total"] = total
             data.attrs["env_args"] = json.dumps(env_args)
             data.attrs["rise_source"] = source
+            for key, value in (attrs or {}).items():
+                data.attrs[key] = value
             names = [f"demo_{i}" for i in range(len(episodes))]
             n_valid = int(round(valid_fraction * len(names)))
             f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid :], dtype="S"))

@@ -11,9 +11,11 @@ latency is logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from websockets.sync.server import Server, ServerConnection
@@ -33,7 +35,7 @@ log = logging.getLogger("rise.serve")
 class PolicyServer:
     """Answers requests with a Planner; one lock, so connections take turns on the model."""
 
-    def __init__(self, planner: Planner):
+    def __init__(self, planner: Planner, policy_sha256: str):
         self.planner, self.lock, self.requests = planner, threading.Lock(), 0
         meta = planner.meta
         env = make_env(get(meta["task"]).env, cameras=bool(meta["image_keys"]))
@@ -52,6 +54,7 @@ class PolicyServer:
             "candidates": planner.num_samples,
             "extraction": planner.critic is not None,
             "normalisation": "server",
+            "policy_sha256": policy_sha256,
         }
 
     def check(self, message) -> list[dict]:
@@ -110,4 +113,5 @@ def make_server(
     planner = Planner(
         policy, critic, num_samples, scheduler, inference_steps, seed, resolve_device(device)
     )
-    return websocket_server(PolicyServer(planner).handle, host, port, max_size=None)
+    sha256 = hashlib.sha256(Path(policy).read_bytes()).hexdigest()
+    return websocket_server(PolicyServer(planner, sha256).handle, host, port, max_size=None)

@@ -1,19 +1,24 @@
 """`rise serve` and `rise.client`: the policy behind a websocket answers as `evaluate` would."""
 
+import hashlib
+import json
 import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
 from rise import tasks as T
 from rise.client import PolicyClient, pack, unpack
+from rise.data import DatasetError, read_dataset
 from rise.envs import make_env
 from rise.evaluate import Planner
+from rise.rollout import evaluate_recorded, rollout
 from rise.serve import LOOPBACK, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,9 +91,10 @@ def test_bad_requests_are_answered_by_name_and_the_connection_stays(server):
         assert client.infer(good).shape[0] == client.metadata["n_action_steps"]
 
 
-def test_cli_serves_on_loopback_and_refuses_a_missing_checkpoint(cell):
+def test_cli_serves_on_loopback_and_refuses_a_missing_checkpoint(cell, tmp_path):
     """`rise serve` as a user starts it: it prints where it listens; a robot-side client
-    gets actions; a checkpoint path that does not exist is named before anything binds."""
+    gets actions, `rise rollout` records through it and `rise evaluate --recorded` reads the
+    file; a checkpoint path that does not exist is named before anything binds."""
     cmd = [sys.executable, "-m", "rise", "serve", "--scale", "smoke", "--port", "0"]
     bad = subprocess.run([*cmd, "--policy", "no/such.pt"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)  # fmt: skip
@@ -103,7 +109,52 @@ def test_cli_serves_on_loopback_and_refuses_a_missing_checkpoint(cell):
         with PolicyClient(address.group(0)) as client:
             actions = client.infer(history(client.metadata["n_obs_steps"]))
             assert actions.shape == (client.metadata["n_action_steps"], 5)
+        rise = [sys.executable, "-m", "rise"]
+        recorded, metrics = tmp_path / "r.hdf5", tmp_path / "m.json"
+        subprocess.run([*rise, "rollout", "--task", TASK, "--server", address.group(0),
+                        "--episodes", "1", "--region", "expert", "--out", str(recorded)],
+                       cwd=ROOT, check=True, capture_output=True, timeout=300)  # fmt: skip
+        subprocess.run([*rise, "evaluate", "--recorded", str(recorded), "--out", str(metrics),
+                        "--episodes-out", str(tmp_path / "e.json")],
+                       cwd=ROOT, check=True, capture_output=True, timeout=120)  # fmt: skip
+        assert json.loads(metrics.read_text())["episodes"] == 1
+        unsaid = subprocess.run([*rise, "evaluate", "--out", str(metrics), "--episodes-out", "e"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert unsaid.returncode == 2 and "evaluate needs --policy, --seed" in unsaid.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     assert "request 1:" in proc.stderr.read()  # latency logged per request
+
+
+def test_rollout_records_robomimic_episodes_that_evaluate_reads(server, cell, tmp_path):
+    """A simulated robot acting only through the client: the file is robomimic-layout with
+    a success label and chunk boundaries per episode and the served policy's checksum;
+    `evaluate --recorded` counts the same successes; unlabelled episodes are refused."""
+    out = tmp_path / "rollouts.hdf5"
+    info = rollout(task=TASK, server=url(server), episodes=2, region="expert", seed=0,
+                   round_=1, out=str(out))  # fmt: skip
+    digest = hashlib.sha256((cell / "p.pt").read_bytes()).hexdigest()
+    assert info["policy_sha256"] == digest and info["round"] == 1
+    keys = ("eef_pos", "eef_quat", "gripper_qpos", "object")
+    ds = read_dataset(out, keys)  # the workflow's own reader accepts it
+    assert len(ds.lengths) == 2
+    with h5py.File(out) as f:
+        labels = [bool(f["data"][f"demo_{i}"].attrs["success"]) for i in range(2)]
+        starts = f["data/demo_0"].attrs["chunk_starts"]
+        with PolicyClient(url(server)) as client:
+            n_act = client.metadata["n_action_steps"]
+        assert starts[0] == 0 and (np.diff(starts) == n_act).all()
+        assert json.loads(f["data"].attrs["rise_rollout"])["region"] == "expert"
+    metrics = evaluate_recorded(files=[str(out)], out=str(tmp_path / "m.json"),
+                                episodes_out=str(tmp_path / "e.json"))  # fmt: skip
+    assert metrics["episodes"] == 2 and metrics["successes"] == sum(labels)
+    assert metrics["policy_sha256"] == [digest]
+    episodes = json.loads((tmp_path / "e.json").read_text())
+    assert [e["success"] for e in episodes] == labels and len(episodes[0]["init_object"]) == 7
+    with h5py.File(out, "a") as f:
+        del f["data/demo_1"].attrs["success"]
+    with pytest.raises(DatasetError, match="demo_1 has no 'success' attribute"):
+        evaluate_recorded(files=[str(out)], out=str(tmp_path / "m2.json"),
+                          episodes_out=str(tmp_path / "e2.json"))  # fmt: skip
+    assert not (tmp_path / "m2.json").exists()
