@@ -28,7 +28,7 @@ from rise.config import load, section  # noqa: E402
 from rise.envs import make_env  # noqa: E402
 from rise.pool import obs_keys  # noqa: E402
 from rise.threads import pin as pin_threads  # noqa: E402
-from rise.train import POLICY_WEIGHT_DECAY, WeightEMA, build_policy  # noqa: E402
+from rise.train import DENOISER_KEYS, POLICY_WEIGHT_DECAY, WeightEMA, build_policy  # noqa: E402
 
 PHASES = ("loss", "backward", "optimizer", "ema")
 
@@ -63,7 +63,7 @@ def main() -> None:
         "width": hp["encoder_width"],
         "action_dim": env.action_dim,
         **{k: hp[k] for k in ("horizon", "n_obs_steps", "down_dims", "diffusion_steps")},
-        **{k: hp[k] for k in ("denoiser", "mlp_width", "mlp_blocks", "lipschitz_hidden")},
+        **{k: hp[k] for k in DENOISER_KEYS},
     }
     env.close()
     b = hp["batch_size"]

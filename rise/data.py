@@ -70,7 +70,8 @@ def write_dataset(
             f.create_dataset("mask/train", data=np.array(names[: len(names) - n_valid], dtype="S"))
 
 
-def _demo_names(f: h5py.File, path) -> list[str]:
+def demo_names(f: h5py.File, path) -> list[str]:
+    """The file's demo_N groups in numeric order; a file without any is refused by name."""
     if "data" not in f:
         raise DatasetError(f"{path}: no 'data' group (not a robomimic-layout file)")
     names = [k for k in f["data"].keys() if k.startswith("demo_")]
@@ -151,7 +152,7 @@ def read_dataset(
     cols = {"obs": {k: [] for k in keys}, "next_obs": {k: [] for k in keys}}
     actions, dones, lengths = [], [], []
     with f:
-        names = _demo_names(f, path)
+        names = demo_names(f, path)
         if demos is not None:
             unknown = sorted(set(demos) - set(names))
             if unknown:

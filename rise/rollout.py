@@ -20,7 +20,7 @@ import numpy as np
 from rise.atomic import write_json
 from rise.client import PolicyClient
 from rise.collect import rollout as run_episode
-from rise.data import DatasetError, write_dataset
+from rise.data import DatasetError, demo_names, write_dataset
 from rise.envs import make_env
 from rise.tasks import get
 
@@ -94,9 +94,7 @@ def evaluate_recorded(*, files: list[str], out: str, episodes_out: str) -> dict:
             if "data" not in f or ATTR not in f["data"].attrs:
                 raise DatasetError(f"{path}: no data.attrs[{ATTR!r}] (not a recorded rollout)")
             infos.append(json.loads(f["data"].attrs[ATTR]))
-            names = sorted((k for k in f["data"] if k.startswith("demo_")),
-                           key=lambda k: int(k.split("_")[1]))  # fmt: skip
-            for name in names:
+            for name in demo_names(f, path):
                 demo = f["data"][name]
                 if "success" not in demo.attrs:
                     raise DatasetError(f"{path}: {name} has no 'success' attribute (label it)")

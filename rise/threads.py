@@ -2,8 +2,10 @@
 
 Torch's default intra-op count is the number of cores. When another process is busy on the
 same cores (a second Snakemake job, a DVC queue worker, a user's editor), its OpenMP team
-waits on a descheduled thread at every op: measured on 2 cores, a smoke-scale training job
-ran 135 s instead of 1.6 s (bench/bench_threads.py). So every entry point pins its threads
+waits on a descheduled thread at every op: on 2 cores next to a busy process a smoke-scale
+training job of 300 steps took 20 s with two threads against 10 s with one
+(bench/bench_threads.py; 135 s against 1.6 s next to another torch job, issue 17). So every
+entry point pins its threads
 before it loads a model, and the default is one thread per process: the right choice when
 jobs share a machine, which a workflow's jobs always do. Snakemake passes each rule's
 `threads`; a by-hand or DVC call may set `--threads N` or the RISE_THREADS variable.

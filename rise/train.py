@@ -45,6 +45,7 @@ def build_critic(meta: dict) -> IQLCritic:
 
 
 ACTOR_CRITICS = {"SQIL": SQIL, "CQL": CQL}
+DENOISER_KEYS = ("denoiser", "mlp_width", "mlp_blocks", "lipschitz_hidden")
 
 
 def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:
@@ -58,10 +59,7 @@ def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:
         meta["n_obs_steps"],
         meta["down_dims"],
         meta["diffusion_steps"],
-        meta.get("denoiser", "unet"),
-        meta.get("mlp_width", 256),
-        meta.get("mlp_blocks", 3),
-        meta.get("lipschitz_hidden", 512),
+        **{k: meta[k] for k in DENOISER_KEYS if k in meta},  # older checkpoints: the defaults
     )
 
 
@@ -315,7 +313,7 @@ def train_policy(
     pool = load_pool(files, task, obs, nonexpert_fraction)
     critic = None
     if critic_path is not None:
-        critic, critic_meta, norm = load_checkpoint(critic_path, "critic", dev)  # same normaliser
+        critic, _, norm = load_checkpoint(critic_path, "critic", dev)  # same pool, same normaliser
         critic.requires_grad_(False)
         if critic.chunk > hp["horizon"]:
             raise ConfigError(
@@ -335,10 +333,7 @@ def train_policy(
         n_action_steps=hp["n_action_steps"],
         down_dims=hp["down_dims"],
         diffusion_steps=hp["diffusion_steps"],
-        denoiser=hp["denoiser"],
-        mlp_width=hp["mlp_width"],
-        mlp_blocks=hp["mlp_blocks"],
-        lipschitz_hidden=hp["lipschitz_hidden"],
+        **{k: hp[k] for k in DENOISER_KEYS},
         expert_share=hp["expert_share"] if critic is not None else 0.0,
         lam=lam,
         weighting=hp["weighting"] if critic is not None else "none",
