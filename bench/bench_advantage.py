@@ -91,7 +91,7 @@ def advantages(pool, critic, norm, beta: float) -> np.ndarray:
     feat = critic.encoder(norm.obs(pool.lowdim).float(), {})
     value = critic.value(feat)
     scored = norm.act(scored_actions(pool, critic)).float()
-    adv = (critic.q_min(feat, scored) - value).numpy().ravel()
+    adv = (critic.q_lower(feat, scored) - value).numpy().ravel()
     value = value.numpy().ravel()
     weight = np.minimum(np.exp(adv / beta), 100.0)
     print(
@@ -158,7 +158,7 @@ def stitching(pool, critic, norm, value: np.ndarray, pairs: str) -> np.ndarray:
         return np.full(len(pool), np.inf)
     feat = critic.encoder(norm.obs(pool.lowdim[states]).float(), {})
     chunks = norm.act(scored_actions(pool, critic)).float()
-    gap = (critic.q_min(feat, chunks[actions]) - critic.q_min(feat, chunks[states])).numpy()
+    gap = (critic.q_lower(feat, chunks[actions]) - critic.q_lower(feat, chunks[states])).numpy()
     apart = np.linalg.norm((chunks[actions] - chunks[states]).flatten(1).numpy(), axis=1)
     print(f"{len(gap)} stitch pairs: Q(expert's action) - Q(play's own action), converged: 1.00")
     for lo, hi in ((0, 0.25), (0.25, 1), (1, np.inf)):  # near-equal actions cannot be told apart

@@ -71,14 +71,14 @@ class Planner:
     def score(
         self, lowdim: np.ndarray, images: dict[str, np.ndarray], chunks: torch.Tensor
     ) -> torch.Tensor:
-        """(B, N) min(Q1, Q2) of each candidate's first `critic.chunk` actions at the current
+        """(B, N) Q_lower of each candidate's first `critic.chunk` actions at the current
         frame (lowdim (B, D), images (B, H, W, 3)): what extraction maximises."""
         b, n = chunks.shape[:2]
         low = self._lowdim(lowdim, self.critic_norm).repeat_interleave(n, 0)
         feat = self.critic.encoder(low, self._images(images, n))
         scored = chunks[:, :, : self.critic.chunk].reshape(b * n, self.critic.chunk, -1)
         scored = self.critic_norm.act(scored).float().to(self.device)
-        return self.critic.q_min(feat, scored).reshape(b, n).cpu()
+        return self.critic.q_lower(feat, scored).reshape(b, n).cpu()
 
     def inputs(self, histories: list[list[dict]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Observation histories as the networks' inputs: (B, n_obs_steps, D) low-dim, keys

@@ -41,7 +41,14 @@ def _encoder(meta: dict) -> ObsEncoder:
 
 
 def build_critic(meta: dict) -> IQLCritic:
-    return IQLCritic(_encoder(meta), meta["action_dim"], meta["hidden"], meta.get("chunk", 1))
+    return IQLCritic(
+        _encoder(meta),
+        meta["action_dim"],
+        meta["hidden"],
+        meta.get("chunk", 1),
+        meta.get("heads", 2),
+        meta.get("pessimism", 1.0),
+    )
 
 
 ACTOR_CRITICS = {"SQIL": SQIL, "CQL": CQL}
@@ -244,7 +251,8 @@ def train_critic(
     """IQL on 1/0 labels over expert + non-expert rows (+ augmentation pairs)."""
     rng, dev, pool, norm = _start(files, task, obs, seed, threads, nonexpert_fraction, device)
     samples = _training_pairs(pool, pairs)
-    meta = _meta(pool, task, obs, hp, **{k: hp[k] for k in ("hidden", "chunk", "absorbing")})
+    critic_keys = ("hidden", "chunk", "absorbing", "heads", "pessimism")
+    meta = _meta(pool, task, obs, hp, **{k: hp[k] for k in critic_keys})
     critic = build_critic(meta).to(dev).train()
     backup = pool.nstep(hp["chunk"], hp["discount"], hp["absorbing"])
     chunk = pool.chunk_index(hp["chunk"])

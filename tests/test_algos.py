@@ -142,7 +142,7 @@ def test_chunk_critic_scores_the_chunk_and_regresses_the_nstep_target():
     """Q over (features, 3 actions); one gradient step moves Q towards r + bootstrap * V(s')."""
     torch.manual_seed(0)
     critic = IQLCritic(ObsEncoder(2, (), 8, 8), action_dim=2, hidden=[16], chunk=3)
-    assert critic.q1[0].in_features == 2 + 3 * 2
+    assert critic.qs[0][0].in_features == 2 + 3 * 2
     batch = {
         "lowdim": torch.randn(4, 2),
         "images": {},
@@ -152,14 +152,30 @@ def test_chunk_critic_scores_the_chunk_and_regresses_the_nstep_target():
         "reward": torch.tensor([2.71, 0.0, 1.0, 0.0]),
         "bootstrap": torch.tensor([0.0, 0.729, 0.0, 0.9]),
     }
-    assert critic.q_min(critic.encoder(batch["lowdim"], {}), batch["action"]).shape == (4,)
+    assert critic.q_lower(critic.encoder(batch["lowdim"], {}), batch["action"]).shape == (4,)
     with torch.no_grad():
         target = batch["reward"] + batch["bootstrap"] * critic.value(batch["next_lowdim"])
     x = torch.cat([batch["lowdim"], batch["action"].flatten(1)], -1)
-    expected = (F.mse_loss(critic.q1(x).squeeze(-1), target)
-                + F.mse_loss(critic.q2(x).squeeze(-1), target))  # fmt: skip
+    expected = (F.mse_loss(critic.qs[0](x).squeeze(-1), target)
+                + F.mse_loss(critic.qs[1](x).squeeze(-1), target))  # fmt: skip
     _, info = critic.loss(batch, expectile=0.9)
     assert info["q_loss"] == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_critic_heads_lower_bound():
+    """Two heads at pessimism 1 score min(Q1, Q2) (the authors' twin Q); more heads score
+    mean - pessimism * std, so the heads' disagreement lowers an action's score."""
+    torch.manual_seed(0)
+    feat, action = torch.randn(5, 2), torch.randn(5, 1, 2)
+    x = torch.cat([feat, action.flatten(1)], -1)
+    twin = IQLCritic(ObsEncoder(2, (), 8, 8), action_dim=2, hidden=[16])
+    q = twin.q_heads(x)
+    assert torch.allclose(twin.q_lower(feat, action), q.min(0).values, atol=1e-6)
+    five = IQLCritic(ObsEncoder(2, (), 8, 8), action_dim=2, hidden=[16], heads=5, pessimism=2.0)
+    q = five.q_heads(x)
+    assert q.shape == (5, 5)
+    expected = q.mean(0) - 2.0 * (q - q.mean(0)).pow(2).mean(0).sqrt()
+    assert torch.allclose(five.q_lower(feat, action), expected, atol=1e-6)
 
 
 def test_mlp_denoiser_policy_shapes_and_loss():

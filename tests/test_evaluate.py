@@ -49,7 +49,7 @@ def test_extraction_executes_each_states_best_candidate(cell):
     """With a critic that scores a first action by its first coordinate, every state gets
     the candidate with the largest one: the pick is per state, not across the batch."""
     plan = planner(cell)
-    plan.critic.q_min = lambda feat, action: action.reshape(len(action), -1)[:, 0]
+    plan.critic.q_lower = lambda feat, action: action.reshape(len(action), -1)[:, 0]
     hist = histories(plan.meta["n_obs_steps"])
     chosen = plan(hist)
 
