@@ -269,13 +269,38 @@ def cmd_serve(args):
 
 
 def cmd_rollout(args):
+    import contextlib
+    import os
+
     from rise.rollout import rollout
+    from rise.serve import spawned
 
     _task(args.task)
     if args.episodes < 1:
         raise ConfigError(f"--episodes {args.episodes}: must be at least 1")
-    return rollout(task=args.task, server=args.server, episodes=args.episodes,
-                   region=args.region, seed=args.seed, round_=args.round, out=args.out)  # fmt: skip
+    if (args.server is None) == (args.policy is None):
+        raise ConfigError("rollout needs --server URL (a running `rise serve`) or --policy P")
+    for flag, path in (("--policy", args.policy), ("--critic", args.critic)):
+        if path is not None and not os.path.isfile(path):
+            raise ConfigError(f"{flag} {path}: no such file")
+    if args.policy is None:
+        server = contextlib.nullcontext(args.server)
+    else:  # `rise serve` in its own process, stopped when the rollout ends or fails
+        serve = ["--params", args.params, "--scale", args.scale, "--policy", args.policy,
+                 "--seed", str(args.seed), "--threads", str(args.threads),
+                 "--device", args.device]  # fmt: skip
+        server = spawned(serve + ["--critic", args.critic] * (args.critic is not None))
+    with server as url:
+        return rollout(task=args.task, server=url, episodes=args.episodes, region=args.region,
+                       seed=args.seed, round_=args.round, out=args.out)  # fmt: skip
+
+
+def cmd_relabel(args):
+    from rise.relabel import relabel
+
+    _task(args.task)
+    return relabel(task=args.task, source=args.source, data=args.data, rollouts=args.rollouts,
+                   round_=args.round, out=args.out)  # fmt: skip
 
 
 def cmd_table(args):
@@ -419,13 +444,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
 
     s = stage("rollout", cmd_rollout, "a simulated robot acting through `rise serve`, recorded")
+    device_arg(s)
     s.add_argument("--task", required=True)
-    s.add_argument("--server", required=True, help="ws://HOST:PORT of `rise serve`")
+    s.add_argument("--server", help="ws://HOST:PORT of a running `rise serve`")
+    s.add_argument("--policy", help="instead: serve this checkpoint on a free loopback port")
+    s.add_argument("--critic", help="with --policy: IDQL / RISE's critic")
     s.add_argument("--episodes", type=int, required=True)
     s.add_argument("--region", help="start region (default: the task's evaluation region)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--round", type=int, default=0, help="relabeling round of the policy")
     s.add_argument("--out", required=True, help="robomimic-layout HDF5 of the episodes")
+
+    s = stage("relabel", cmd_relabel, "round r+1's dataset: round r's + its recorded rollouts")
+    s.add_argument("--task", required=True)
+    s.add_argument("--source", required=True, help="expert (+ successes) or the failures' source")
+    s.add_argument("--data", required=True, help="round r's dataset of that source")
+    s.add_argument("--rollouts", nargs="+", required=True, help="round r's recorded rollouts")
+    s.add_argument("--round", type=int, required=True, help="r: the round of --data, --rollouts")
+    s.add_argument("--out", required=True)
 
     def repeated(s, flag, metavar, help_):
         """A flag given once per item, each with a label pair and metrics files."""

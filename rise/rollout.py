@@ -66,7 +66,8 @@ def rollout(
         recorded = []
         for i in range(episodes):
             controller = ServedController(client)
-            ep = run_episode(env, controller, region, np.random.default_rng([seed, i]), True)
+            rng = np.random.default_rng([seed, round_, i])  # each round from fresh starts
+            ep = run_episode(env, controller, region, rng, True)
             ep["attrs"] = {
                 "success": bool(ep["success"]),
                 "chunk_starts": np.asarray(controller.chunk_starts, np.int64),

@@ -11,8 +11,13 @@ latency is logged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -115,3 +120,29 @@ def make_server(
     )
     sha256 = hashlib.sha256(Path(policy).read_bytes()).hexdigest()
     return websocket_server(PolicyServer(planner, sha256).handle, host, port, max_size=None)
+
+
+@contextlib.contextmanager
+def spawned(serve_args: list[str], stop_timeout: float = 30.0):
+    """`rise serve SERVE_ARGS` as a child process on a free loopback port: yields its
+    ws:// URL and stops it on leaving, whatever happened (a failed rollout, SIGTERM from
+    Snakemake or DVC): SIGINT, then SIGKILL if it has not exited after `stop_timeout` s."""
+    cmd = [sys.executable, "-m", "rise", "serve", *serve_args, "--host", LOOPBACK, "--port", "0"]
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally` too
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # "rise serve: P on ws://127.0.0.1:PORT ..." once bound
+        url = re.search(r"ws://\S+", line)
+        if url is None:
+            raise RuntimeError(f"rise serve exited ({proc.wait()}) before listening: {line!r}")
+        yield url.group(0)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+        signal.signal(signal.SIGTERM, previous)

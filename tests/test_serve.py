@@ -14,12 +14,13 @@ import pytest
 import torch
 
 from rise import tasks as T
+from rise.cli import main
 from rise.client import PolicyClient, pack, unpack
 from rise.data import DatasetError, read_dataset
 from rise.envs import make_env
 from rise.evaluate import Planner
 from rise.rollout import evaluate_recorded, rollout
-from rise.serve import LOOPBACK, make_server
+from rise.serve import LOOPBACK, make_server, spawned
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "mini_square_peg"
@@ -158,3 +159,23 @@ def test_rollout_records_robomimic_episodes_that_evaluate_reads(server, cell, tm
         evaluate_recorded(files=[str(out)], out=str(tmp_path / "m2.json"),
                           episodes_out=str(tmp_path / "e2.json"))  # fmt: skip
     assert not (tmp_path / "m2.json").exists()
+
+
+def test_spawned_server_stops_even_when_the_rollout_fails(cell, tmp_path):
+    """`rise rollout --policy` serves the checkpoint from its own `rise serve` process on a
+    free loopback port; the process is stopped when the rollout ends, also on an error."""
+    args = ["--scale", "smoke", "--policy", str(cell / "p.pt"), "--critic", str(cell / "c.pt")]
+    with pytest.raises(RuntimeError, match="the rollout failed"):
+        with spawned(args) as address:
+            assert address.startswith(f"ws://{LOOPBACK}:")
+            with PolicyClient(address) as client:
+                assert client.metadata["task"] == TASK
+            raise RuntimeError("the rollout failed")
+    with pytest.raises(OSError):  # nobody listens there any more
+        PolicyClient(address, open_timeout=2)
+    out = tmp_path / "r.hdf5"
+    code = main(["rollout", "--scale", "smoke", "--task", TASK, *args[2:], "--episodes", "1",
+                 "--region", "expert", "--round", "2", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    with h5py.File(out) as f:
+        assert json.loads(f["data"].attrs["rise_rollout"])["round"] == 2
