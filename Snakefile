@@ -12,6 +12,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/coverage.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/relabel.smk"
 
 
 rule all:

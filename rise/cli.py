@@ -315,6 +315,20 @@ def cmd_table(args):
     return df.to_dict(orient="records")
 
 
+def cmd_table2(args):
+    from rise.figures import rounds_png
+    from rise.tables import table2
+
+    rounds: dict[int, list[str]] = {}
+    for r, *files in args.round:
+        if not r.isdigit() or not files:
+            raise ConfigError(f"--round {r}: expected a round number and its metrics files")
+        rounds[int(r)] = files
+    df = table2(rounds, args.task, args.variant, args.out, args.md, args.json)
+    rounds_png(df, args.png)
+    return df.to_dict(orient="records")
+
+
 def cmd_figure(args):
     from rise.figures import figure
 
@@ -473,6 +487,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--md", required=True)
     s.add_argument("--json", required=True)
+
+    s = sub.add_parser("table2", help="Table II: success per relabeling round (+ a PNG)")
+    s.set_defaults(func=cmd_table2)
+    s.add_argument("--task", required=True)
+    s.add_argument("--variant", required=True, help="the policy that was relabeled and retrained")
+    repeated(s, "--round", "ROUND FILE", "a round: its number, metrics files of every seed")
+    for flag in ("--out", "--md", "--json", "--png"):
+        s.add_argument(flag, required=True)
 
     s = sub.add_parser("figure", help="an ablation / sensitivity figure from metrics")
     s.set_defaults(func=cmd_figure)

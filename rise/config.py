@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SECTIONS = ("collect", "embed", "augment", "critic", "policy", "baselines", "evaluate")
+SECTIONS = ("collect", "embed", "augment", "critic", "policy", "baselines", "evaluate", "relabel")
 
 
 class ConfigError(ValueError):
@@ -63,11 +63,12 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
             raise ConfigError(
                 f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
             )
-    for key in ("ablation_task", "sensitivity_task", "epsilon_task"):
-        if cfg["figures"][key] not in TASKS:
+    named = [(f"figures.{k}", cfg["figures"][k]) for k in ("ablation_task", "sensitivity_task",
+             "epsilon_task")] + [("relabel.task", cfg["relabel"]["task"])]  # fmt: skip
+    for key, task in named:
+        if task not in TASKS:
             raise ConfigError(
-                f"{source}: key 'figures.{key}': unknown task {cfg['figures'][key]!r}; "
-                f"known: {', '.join(TASKS)}"
+                f"{source}: key '{key}': unknown task {task!r}; known: {', '.join(TASKS)}"
             )
     for key in ("lambda_per_task", "epsilon_per_task"):
         for task in cfg[key]:

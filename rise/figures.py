@@ -130,8 +130,22 @@ def figure(
         ax.legend(fontsize=8)
         ax.set_xlabel(xlabel)
     ax.set(ylabel="success rate (%)", ylim=(0, 100), title=f"{title} ({task})")
+    _save(fig, out_png)
+    return df
+
+
+def _save(fig, out_png: str) -> None:
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-    return df
+
+
+def rounds_png(df: pd.DataFrame, out_png: str) -> None:
+    """Table II as a picture: success per relabeling round, std over seeds as error bars."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(df["round"], 100 * df["mean"], yerr=100 * df["std"], marker="o", capsize=3)
+    ax.set_xticks(list(df["round"]))
+    ax.set(xlabel="relabeling round", ylabel="success rate (%)", ylim=(0, 100),
+           title=f"Rounds of relabeling ({df['task'][0]}, {df['variant'][0]})")  # fmt: skip
+    _save(fig, out_png)

@@ -110,3 +110,94 @@ def table1_cells(tasks, methods, seeds, obs, lam_of, eps_of) -> dict[tuple[str, 
         for t in tasks
         for m in methods
     }
+
+
+# Relabeling rounds (Table II). Round 0 is Table I's cell (the paths above); each later
+# round r of a lineage (task, obs, variant, seed) has its own data, features, pairs, critic
+# and policy, so the seeds are independent loops. Rollouts and their scores exist per round.
+def lineage(round_, variant, seed) -> str:
+    return f"round{round_}/{variant}/seed{seed}"
+
+
+def round_dataset(task, obs, round_, variant, seed, source) -> str:
+    return f"data/{task}/{obs}/{lineage(round_, variant, seed)}/{source}.hdf5"
+
+
+def round_datasets(task, obs, round_, variant, seed) -> dict[str, str]:
+    """source -> file of round `round_`: round 0's datasets, with the expert file and the
+    failures' file (rise.relabel) replaced by the round's own from round 1 on."""
+    files = task_datasets(task, obs)
+    if str(round_) != "0":
+        for source in (T.EXPERT, T.failures_source(task)):
+            files[source] = round_dataset(task, obs, round_, variant, seed, source)
+    return files
+
+
+def round_features(task, obs, round_, variant, seed) -> str:
+    return f"features/{task}/{obs}/{lineage(round_, variant, seed)}/features.npz"
+
+
+def round_pairs(task, obs, round_, variant, seed, eps) -> str:
+    return f"augment/{task}/{obs}/{lineage(round_, variant, seed)}/eps{eps}/pairs.npz"
+
+
+def round_pair_stats(task, obs, round_, variant, seed, eps) -> str:
+    return f"augment/{task}/{obs}/{lineage(round_, variant, seed)}/eps{eps}/stats.json"
+
+
+def _round_model(task, obs, round_, variant, seed, name) -> str:
+    return f"models/{task}/{obs}/{variant}/round{round_}/seed{seed}/{name}"
+
+
+def round_critic(task, obs, round_, variant, seed, tag) -> str:
+    return _round_model(task, obs, round_, variant, seed, f"critic-{tag}.pt")
+
+
+def round_critic_curve(task, obs, round_, variant, seed, tag) -> str:
+    return _round_model(task, obs, round_, variant, seed, f"critic-{tag}.csv")
+
+
+def round_policy(task, obs, round_, variant, seed) -> str:
+    return _round_model(task, obs, round_, variant, seed, "policy.pt")
+
+
+def round_policy_curve(task, obs, round_, variant, seed) -> str:
+    return _round_model(task, obs, round_, variant, seed, "curve.csv")
+
+
+def policy_at(task, obs, round_, variant, seed) -> str:
+    """The policy of a round: Table I's checkpoint at round 0."""
+    if str(round_) == "0":
+        return policy(task, obs, variant, seed)
+    return round_policy(task, obs, round_, variant, seed)
+
+
+def critic_at(task, obs, round_, variant, seed, tag) -> str:
+    """The critic a round's policy was trained with: Table I's at round 0."""
+    if str(round_) == "0":
+        return critic(task, obs, tag, seed)
+    return round_critic(task, obs, round_, variant, seed, tag)
+
+
+def rollouts(task, obs, round_, variant, seed) -> str:
+    """A round's recorded rollouts (`rise rollout` through `rise serve`)."""
+    return f"rollouts/{task}/{obs}/{variant}/round{round_}/seed{seed}.hdf5"
+
+
+def round_eval(task, obs, round_, variant, seed, name) -> str:
+    """`metrics.json` / `episodes.json` of a round's recorded rollouts."""
+    return f"eval/{task}/{obs}/{variant}/round{round_}/seed{seed}/{name}"
+
+
+TABLE2 = "results/table2.csv"
+TABLE2_MD = "results/table2.md"
+TABLE2_JSON = "results/table2.json"
+TABLE2_PNG = "results/table2.png"
+
+
+def table2_cells(task, obs, variant, rounds, seeds) -> dict[int, list[str]]:
+    """round -> metrics of every seed's recorded rollouts: the inputs of Table II."""
+    return {
+        r: [round_eval(task, obs, r, variant, s, "metrics.json") for s in seeds]
+        for r in range(int(rounds) + 1)
+    }

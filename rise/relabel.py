@@ -25,15 +25,10 @@ import numpy as np
 from rise.atomic import atomic_path
 from rise.data import DatasetError, demo_names, read_dataset
 from rise.rollout import ATTR as ROLLOUT_ATTR
-from rise.tasks import EXPERT, get
+from rise.tasks import EXPERT, failures_source
 
 ATTR = "rise_relabel"
 ARRAYS = ("actions", "rewards", "dones", "states")  # what a demo needs to be trained on
-
-
-def failures_source(task: str) -> str:
-    """The non-expert source that takes a round's failed episodes (the task's first)."""
-    return get(task).nonexpert[0]
 
 
 def _layout(demo: h5py.Group) -> dict[str, tuple]:

@@ -82,3 +82,37 @@ def table1(
         },
     )
     return df
+
+
+def table2(
+    rounds: dict[int, list[str]], task: str, variant: str, out_csv: str, out_md: str, out_json: str
+) -> pd.DataFrame:
+    """Table II: success of each relabeling round's policy on its recorded rollouts, mean ±
+    std over seeds. `rounds`: round -> metrics files (one per seed)."""
+    rows = []
+    for r, files in sorted(rounds.items()):
+        s = cell_stats(files)
+        rows.append({"task": task, "round": r, "variant": variant,
+                     "mean": round(s["mean"], 4), "std": round(s["std"], 4),
+                     "seeds": s["seeds"], "rollouts": s["rollouts"],
+                     "per_seed": " ".join(f"{x:.4f}" for x in s["per_seed"])})  # fmt: skip
+    df = pd.DataFrame(rows)
+    write_text(out_csv, df.to_csv(index=False))
+    cols = [f"round {row['round']}" for row in rows]
+    cells = [f"{100 * row['mean']:.1f} ± {100 * row['std']:.1f}" for row in rows]
+    lines = [
+        "| task | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+        f"| {task} | " + " | ".join(cells) + " |",
+        "",
+        f"Success rate (%) of each round's policy ({variant}) on its recorded "
+        f"rollouts, mean ± std over {rows[0]['seeds']} seed(s), "
+        f"{rows[0]['rollouts'] // max(rows[0]['seeds'], 1)} rollouts per seed and round; "
+        "round r + 1 retrains on round r's data plus its rollouts (successes as expert data, "
+        "failures as non-expert data).",
+    ]
+    write_text(out_md, "\n".join(lines) + "\n")
+    metrics = {f"round{row['round']}": {k: row[k] for k in ("mean", "std", "seeds", "rollouts")}
+               for row in rows}  # fmt: skip
+    write_json(out_json, {task: metrics})
+    return df

@@ -95,6 +95,12 @@ def dataset_owner(name: str, source: str) -> str:
     raise ValueError(f"task {name!r} has no dataset {source!r}; it has {get(name).sources}")
 
 
+def failures_source(name: str) -> str:
+    """The non-expert dataset a relabeling round adds failed rollouts to: the task's first
+    (`play` for the coverage rows), so later rounds learn from the same sources."""
+    return get(name).nonexpert[0]
+
+
 def scaled_episodes(episodes: int, scale: float, minimum: int) -> int:
     """A Table IV size at a scale preset (`collect.episodes_scale`, `collect.min_episodes`)."""
     return max(int(minimum), int(round(episodes * scale)))

@@ -13,7 +13,7 @@ from rise.collect import collect
 from rise.collect import rollout as run_episode
 from rise.data import DatasetError, read_dataset, write_dataset
 from rise.envs import make_env
-from rise.relabel import ATTR, failures_source, relabel
+from rise.relabel import ATTR, relabel
 from rise.rollout import ATTR as ROLLOUT_ATTR
 
 TASK = "mini_piece_assembly"
@@ -60,7 +60,7 @@ def demo(path, name):
 
 def test_rounds_hold_exactly_the_recorded_episodes_with_their_labels(base, tmp_path):
     files, recorded, labels = base
-    assert failures_source(TASK) == "play"
+    assert T.failures_source(TASK) == "play"
     out = {}
     for source in ("expert", "play"):
         out[source] = str(tmp_path / f"{source}.hdf5")

@@ -67,8 +67,26 @@ def collect_check(w):
     return []
 
 
+# Rules that run again in every relabeling round (embed, augment, train_critic,
+# train_policy) are defined once per layout: Table I's paths, or round r >= 1 of a lineage
+# (task, obs, variant, seed; rise.paths.round_*). A job of a round has a `round` wildcard.
+LAYOUTS = {"": None, "_round": ("{round}", "{variant}", "{seed}")}
+
+
+def in_round(w):
+    return "round" in w.keys()
+
+
 def task_data(w):
+    if in_round(w):
+        return P.round_datasets(w.task, w.obs, w.round, w.variant, w.seed)
     return P.task_datasets(w.task, w.obs)
+
+
+def pairs_of(w, eps):
+    if in_round(w):
+        return P.round_pairs(w.task, w.obs, w.round, w.variant, w.seed, eps)
+    return P.pairs(w.task, w.obs, eps)
 
 
 def data_args(input):
@@ -83,7 +101,10 @@ def figure_points(w):
 
 def critic_of(w, knobs):
     """The critic checkpoint a variant with these knobs uses (same epsilon and data amount)."""
-    return P.critic(w.task, w.obs, P.critic_tag(knobs.get("eps"), knobs.get("ne")), w.seed)
+    tag = P.critic_tag(knobs.get("eps"), knobs.get("ne"))
+    if in_round(w):
+        return P.critic_at(w.task, w.obs, w.round, w.variant, w.seed, tag)
+    return P.critic(w.task, w.obs, tag, w.seed)
 
 
 def fraction_arg(knobs):
@@ -94,15 +115,17 @@ def critic_inputs(w):
     inputs = task_data(w)
     knobs = P.parse_critic_tag(w.tag)
     if "eps" in knobs:
-        inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
+        inputs["pairs"] = pairs_of(w, knobs["eps"])
     return inputs
 
 
 def policy_inputs(w):
     method, knobs = parse_variant(w.variant)
-    inputs = task_data(w) if method.nonexpert else P.task_datasets(w.task, w.obs, [T.EXPERT])
+    inputs = task_data(w)
+    if not method.nonexpert:
+        inputs = {T.EXPERT: inputs[T.EXPERT]}
     if method.augment:
-        inputs["pairs"] = P.pairs(w.task, w.obs, knobs["eps"])
+        inputs["pairs"] = pairs_of(w, knobs["eps"])
     if method.critic:
         inputs["critic"] = critic_of(w, knobs)
     return inputs
@@ -124,11 +147,32 @@ def policy_args(w, input):
 
 
 def eval_inputs(w):
+    """The policy to evaluate or serve and, for IDQL / RISE, its critic."""
     method, knobs = parse_variant(w.variant)
-    inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
+    if in_round(w):
+        inputs = {"policy": P.policy_at(w.task, w.obs, w.round, w.variant, w.seed)}
+    else:
+        inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
     if method.critic:
         inputs["critic"] = critic_of(w, knobs)
     return inputs
+
+
+# Table II (relabel.smk): round 0 is relabel.method's Table I cell on relabel.task.
+def table2_variant():
+    task = config["relabel"]["task"]
+    return variant(config["relabel"]["method"], lam_str(task), eps_str(task))
+
+
+def table2_cells():
+    r = config["relabel"]
+    return P.table2_cells(r["task"], OBS, table2_variant(), r["rounds"], config["seeds"])
+
+
+def previous_round(w):
+    """Round r - 1's dataset of the source being relabeled, and its recorded rollouts."""
+    prev = (w.task, w.obs, int(w.round) - 1, w.variant, w.seed)
+    return {"data": P.round_datasets(*prev)[w.source], "rollouts": P.rollouts(*prev)}
 
 
 wildcard_constraints:
@@ -136,6 +180,7 @@ wildcard_constraints:
     obs=r"lowdim|image",
     source=r"[a-z_]+",
     seed=r"\d+",
+    round=r"\d+",
     eps=r"[0-9.e+-]+",
     tag=r"(none|eps[0-9.e+-]+)(_ne[0-9.]+)?",
     fig=r"fig[a-z0-9_]+",
