@@ -276,8 +276,9 @@ def cmd_rollout(args):
     from rise.serve import spawned
 
     _task(args.task)
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes {args.episodes}: must be at least 1")
+    episodes = _hp(args, "relabel")["episodes"] if args.episodes is None else args.episodes
+    if episodes < 1:
+        raise ConfigError(f"--episodes {episodes}: must be at least 1")
     if (args.server is None) == (args.policy is None):
         raise ConfigError("rollout needs --server URL (a running `rise serve`) or --policy P")
     for flag, path in (("--policy", args.policy), ("--critic", args.critic)):
@@ -291,7 +292,7 @@ def cmd_rollout(args):
                  "--device", args.device]  # fmt: skip
         server = spawned(serve + ["--critic", args.critic] * (args.critic is not None))
     with server as url:
-        return rollout(task=args.task, server=url, episodes=args.episodes, region=args.region,
+        return rollout(task=args.task, server=url, episodes=episodes, region=args.region,
                        seed=args.seed, round_=args.round, out=args.out)  # fmt: skip
 
 
@@ -463,7 +464,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--server", help="ws://HOST:PORT of a running `rise serve`")
     s.add_argument("--policy", help="instead: serve this checkpoint on a free loopback port")
     s.add_argument("--critic", help="with --policy: IDQL / RISE's critic")
-    s.add_argument("--episodes", type=int, required=True)
+    s.add_argument("--episodes", type=int, help="default: params' relabel.episodes")
     s.add_argument("--region", help="start region (default: the task's evaluation region)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--round", type=int, default=0, help="relabeling round of the policy")

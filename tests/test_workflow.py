@@ -118,8 +118,23 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+# a lambda experiment reruns RISE's cell and its one relabeling round (Table II)
+LAMBDA_STAGES = {
+    "policy_mini_square_hook_RISE@0",
+    "evaluate_mini_square_hook_RISE@0",
+    "table1",
+    *(f"{s}_mini_square_hook_RISE_round{r}@0" for s in ("rollout", "evaluate") for r in (0, 1)),
+    *(f"relabel_mini_square_hook_RISE_round1_{s}@0" for s in ("expert", "play")),
+    *(f"{s}_mini_square_hook_RISE_round1@0" for s in ("embed", "augment", "critic", "policy")),
+    "table2",
+}
+
+
 def test_dvc_repro_and_lambda_experiment(tmp_path):
-    root = copy_repo(tmp_path, scale="smoke", seeds=[0], tasks=["mini_square_hook"])
+    relabel = {"task": "mini_square_hook", "method": "RISE", "rounds": 1, "episodes": 2,
+               "region": "eval"}  # fmt: skip
+    root = copy_repo(tmp_path, scale="smoke", seeds=[0], tasks=["mini_square_hook"],
+                     relabel=relabel)  # fmt: skip
     assert yaml.safe_load((root / "params.yaml").read_text())["methods"] == ALL_METHODS
     run(["rise", "dvc-yaml"], root)
     run(["git", "init", "-q"], root)
@@ -134,12 +149,11 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
     before = json.loads((root / "results/table1.json").read_text())
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline"], root)
+    assert set(json.loads((root / "results/table2.json").read_text())["mini_square_hook"]) == {
+        "round0", "round1"
+    }  # fmt: skip
     out = run(["dvc", "exp", "run", "-S", "lambda=0.01"], root)
-    assert ran_stages(out) == {
-        "policy_mini_square_hook_RISE@0",
-        "evaluate_mini_square_hook_RISE@0",
-        "table1",
-    }
+    assert ran_stages(out) == LAMBDA_STAGES
     after = json.loads((root / "results/table1.json").read_text())
     assert after["mini_square_hook"]["RISE"]["variant"] == "rise_lam0.01_eps0.15"
     assert before != after
@@ -156,11 +170,7 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
         time.sleep(2)
     status = run(["dvc", "queue", "status"], root).splitlines()
     assert any("lam0" in line and "Success" in line for line in status), status
-    assert ran_stages(run(["dvc", "queue", "logs", "lam0"], root)) == {
-        "policy_mini_square_hook_RISE@0",
-        "evaluate_mini_square_hook_RISE@0",
-        "table1",
-    }
+    assert ran_stages(run(["dvc", "queue", "logs", "lam0"], root)) == LAMBDA_STAGES
     keep = "Experiment|lambda$|epsilon_per_task|.*\\.mean$"
     shown = run(["dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", keep], root)
     rows = pd.read_csv(io.StringIO(shown))

@@ -25,7 +25,7 @@ rule rollout:
         "../envs/rise.yaml"
     shell:
         RISE.format("rollout") + " --task {wildcards.task} --policy {input.policy}"
-        " {params.critic} --episodes {params.hp[episodes]} --region {params.hp[region]}"
+        " {params.critic} --region {params.hp[region]}"
         " --seed {wildcards.seed} --round {wildcards.round} --out {output}"
         " --threads {threads} > {log} 2>&1"
 
