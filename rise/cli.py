@@ -308,11 +308,20 @@ def cmd_table(args):
     from rise.tables import table1
 
     cells: dict[tuple[str, str], list[str]] = {}
-    for task, method, *files in args.cell:
-        if not files:
-            raise ConfigError(f"--cell {task} {method}: no metrics files given")
-        cells[(task, method)] = files
-    df = table1(cells, args.out, args.md, args.json)
+    missing: dict[tuple[str, str], list[str]] = {}
+    for flag, items, into in (("--cell", args.cell, cells), ("--missing", args.missing, missing)):
+        for task, method, *files in items or []:
+            if not files:
+                raise ConfigError(f"{flag} {task} {method}: no files given")
+            _task(task)
+            into[(task, method)] = files
+    if not cells and not missing:
+        raise ConfigError("table needs --cell TASK METHOD FILE... (or --missing, for a real row)")
+    if missing:
+        needed = [f for files in missing.values() for f in files]
+        print(f"rise table: {len(needed)} recorded rollout file(s) still needed, their cells "
+              f"are left out: {' '.join(needed)}", file=sys.stderr)  # fmt: skip
+    df = table1(cells, args.out, args.md, args.json, missing)
     return df.to_dict(orient="records")
 
 
@@ -478,13 +487,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--round", type=int, required=True, help="r: the round of --data, --rollouts")
     s.add_argument("--out", required=True)
 
-    def repeated(s, flag, metavar, help_):
+    def repeated(s, flag, metavar, help_, required=True):
         """A flag given once per item, each with a label pair and metrics files."""
-        s.add_argument(flag, nargs="+", action="append", required=True, metavar=metavar, help=help_)
+        s.add_argument(flag, nargs="+", action="append", required=required, metavar=metavar,
+                       help=help_)  # fmt: skip
 
     s = sub.add_parser("table", help="Table I from evaluation metrics")
     s.set_defaults(func=cmd_table)
-    repeated(s, "--cell", "TASK METHOD FILE", "a cell: task, method, metrics files")
+    repeated(s, "--cell", "TASK METHOD FILE", "a cell: task, method, metrics files", False)
+    repeated(s, "--missing", "TASK METHOD FILE", "a real cell's recorded rollouts not yet there",
+             False)  # fmt: skip
     s.add_argument("--out", required=True)
     s.add_argument("--md", required=True)
     s.add_argument("--json", required=True)

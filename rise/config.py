@@ -56,9 +56,14 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
             if path and path[0] in SECTIONS:
                 path = ["scales", name, *path]
             raise ConfigError(f"{source}: {_describe(err, path)}")
-    from rise.tasks import TASKS
+    from rise.tasks import REAL, TASKS
 
     for i, task in enumerate(cfg["tasks"]):
+        if task in REAL:
+            raise ConfigError(
+                f"{source}: key 'tasks.{i}': {task} is a real-robot task; its row is "
+                "results/table1_real.csv, scored from recorded rollouts"
+            )
         if task not in TASKS:
             raise ConfigError(
                 f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
@@ -66,13 +71,13 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
     named = [(f"figures.{k}", cfg["figures"][k]) for k in ("ablation_task", "sensitivity_task",
              "epsilon_task")] + [("relabel.task", cfg["relabel"]["task"])]  # fmt: skip
     for key, task in named:
-        if task not in TASKS:
+        if task not in TASKS and not (key == "relabel.task" and task in REAL):
             raise ConfigError(
                 f"{source}: key '{key}': unknown task {task!r}; known: {', '.join(TASKS)}"
             )
     for key in ("lambda_per_task", "epsilon_per_task"):
         for task in cfg[key]:
-            if task not in TASKS:
+            if task not in TASKS and task not in REAL:
                 raise ConfigError(
                     f"{source}: key '{key}.{task}': unknown task; known: {', '.join(TASKS)}"
                 )

@@ -15,6 +15,7 @@ import yaml
 
 from rise import paths as P
 from rise import tasks as T
+from rise.config import ConfigError
 from rise.methods import METHODS, variant
 
 HEADER = """\
@@ -230,6 +231,11 @@ def _rounds(cfg: dict, params_file: str) -> dict:
     out: dict[str, dict] = {}
     seeds = {"seed": list(cfg["seeds"])}
     task, m = cfg["relabel"]["task"], METHODS[cfg["relabel"]["method"]]
+    if task in T.REAL:
+        raise ConfigError(
+            f"relabel.task {task} is a real-robot task: its rounds run through Snakemake, "
+            "where each round's recorded rollouts are the robot's files"
+        )
     eps, lam = _knob(cfg, "epsilon", task), _knob(cfg, "lambda", task)
     tag, name = variant(m.name, lam, eps), f"{task}_{m.name}"
     critic_tag = P.critic_tag(eps if m.augment else None)

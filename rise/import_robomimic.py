@@ -52,11 +52,12 @@ def import_dataset(
     except OSError as exc:
         raise DatasetError(f"{src}: cannot open as HDF5 (truncated or not HDF5): {exc}") from exc
     ds = read_dataset(src, lowdim_keys, image_keys, demos=demos, require=ROBOMIMIC_ARRAYS)
-    env = ENVS[get(task).env]
-    if ds.actions.shape[1] != env.action_dim:
+    spec = get(task)
+    action_dim = (spec.robot or ENVS[spec.env]).action_dim
+    if ds.actions.shape[1] != action_dim:
         raise DatasetError(
-            f"{src}: {ds.actions.shape[1]}-d actions, but task {task}'s env {env.name} "
-            f"takes {env.action_dim}-d actions"
+            f"{src}: {ds.actions.shape[1]}-d actions, but task {task} "
+            f"({spec.env or 'a real robot'}) takes {action_dim}-d actions"
         )
     with atomic_path(out) as tmp:
         with h5py.File(src, "r") as f, h5py.File(tmp, "w") as g:

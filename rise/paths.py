@@ -201,3 +201,24 @@ def table2_cells(task, obs, variant, rounds, seeds) -> dict[int, list[str]]:
         r: [round_eval(task, obs, r, variant, s, "metrics.json") for s in seeds]
         for r in range(int(rounds) + 1)
     }
+
+
+TABLE1_REAL = "results/table1_real.csv"
+TABLE1_REAL_MD = "results/table1_real.md"
+TABLE1_REAL_JSON = "results/table1_real.json"
+
+
+def real_cells(obs, methods, seeds, lam_of, eps_of) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(task, method) -> (recorded rollouts, their metrics) of every seed, for the real
+    tier's rows: a robot records round 0's policy of the cell as `rise rollout` would."""
+    from rise.methods import variant
+
+    cells = {}
+    for t in T.REAL:
+        for m in methods:
+            v = variant(m, lam_of(t), eps_of(t))
+            cells[(t, m)] = [
+                (rollouts(t, obs, 0, v, s), round_eval(t, obs, 0, v, s, "metrics.json"))
+                for s in seeds
+            ]
+    return cells

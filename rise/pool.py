@@ -21,7 +21,8 @@ from rise.tasks import EXPERT, get
 def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(low-dim keys, camera keys) a policy observes: `lowdim` sees the object pose,
     `image` sees the cameras plus proprioception, as in the paper."""
-    cls = ENVS[get(task).env]
+    spec = get(task)
+    cls = spec.robot or ENVS[spec.env]  # a real robot declares its keys itself
     if obs_mode == "lowdim":
         return tuple(cls.lowdim_keys), ()
     return tuple(cls.proprio_keys), tuple(cls.image_keys)

@@ -37,17 +37,31 @@ LOOPBACK = "127.0.0.1"
 log = logging.getLogger("rise.serve")
 
 
+def observation_shapes(task: str, cameras: bool) -> dict[str, list[int]]:
+    """key -> per-step shape of a task's observations: its real robot's declaration, else
+    what its simulated env returns (with the camera frames when `cameras`)."""
+    spec = get(task)
+    if spec.robot is not None:
+        size = [spec.robot.image_size, spec.robot.image_size, 3]
+        return {
+            **{k: list(s) for k, s in spec.robot.lowdim},
+            **dict.fromkeys(spec.robot.image_keys, size),
+        }
+    env = make_env(spec.env, cameras=cameras)
+    obs = env.reset("expert", np.random.default_rng(0))
+    env.close()
+    return {k: list(np.shape(v)) for k, v in obs.items()}
+
+
 class PolicyServer:
     """Answers requests with a Planner; one lock, so connections take turns on the model."""
 
     def __init__(self, planner: Planner, policy_sha256: str):
         self.planner, self.lock, self.requests = planner, threading.Lock(), 0
         meta = planner.meta
-        env = make_env(get(meta["task"]).env, cameras=bool(meta["image_keys"]))
-        obs = env.reset("expert", np.random.default_rng(0))
-        env.close()
         keys = meta["lowdim_keys"] + meta["image_keys"]
-        self.shapes = {k: list(np.shape(obs[k])) for k in keys}
+        shapes = observation_shapes(meta["task"], bool(meta["image_keys"]))
+        self.shapes = {k: shapes[k] for k in keys}
         self.metadata = {
             "task": meta["task"],
             "obs": meta["obs"],

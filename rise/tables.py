@@ -11,6 +11,7 @@ rollouts behind each cell. `table1.md` renders it as the paper does (percent, me
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,16 @@ from rise.atomic import write_json, write_text
 from rise.tasks import get
 
 
+def _variant(metrics: str) -> str:
+    """The variant tag in eval/<task>/<obs>/<variant>/[round<r>/]seed<s>/metrics.json."""
+    parts = Path(metrics).parts
+    return parts[-4] if re.fullmatch(r"round\d+", parts[-3]) else parts[-3]
+
+
 def cell_stats(metric_files: list[str]) -> dict:
+    if not metric_files:  # a real-robot cell whose recordings are all still missing
+        return {"mean": float("nan"), "std": float("nan"), "seeds": 0, "rollouts": 0,
+                "variant": "", "per_seed": []}  # fmt: skip
     rates, rollouts = [], 0
     for path in metric_files:
         with open(path) as f:
@@ -33,15 +43,24 @@ def cell_stats(metric_files: list[str]) -> dict:
         "std": std,
         "seeds": len(rates),
         "rollouts": rollouts,
-        "variant": ",".join(sorted({Path(p).parts[-3] for p in metric_files})),  # eval/T/O/<v>/
+        "variant": ",".join(sorted({_variant(p) for p in metric_files})),
         "per_seed": rates,
     }
 
 
 def table1(
-    cells: dict[tuple[str, str], list[str]], out_csv: str, out_md: str, out_json: str
+    cells: dict[tuple[str, str], list[str]],
+    out_csv: str,
+    out_md: str,
+    out_json: str,
+    missing: dict[tuple[str, str], list[str]] | None = None,
 ) -> pd.DataFrame:
-    """`cells`: (task, method) -> metric files (one per seed)."""
+    """`cells`: (task, method) -> metric files (one per seed). `missing`: (task, method) ->
+    the recorded rollouts a real-robot cell still needs; such seeds are left out of the
+    cell (empty when none is there) and every file is named under the table."""
+    missing = {key: files for key, files in (missing or {}).items() if files}
+    for key in missing:
+        cells.setdefault(key, [])
     tasks = list(dict.fromkeys(t for t, _ in cells))
     tasks.sort(key=lambda t: get(t).data_type != "coverage")  # stable: keeps the given order
     methods = list(dict.fromkeys(m for _, m in cells))
@@ -60,9 +79,13 @@ def table1(
     header = "| data | task | " + " | ".join(methods) + " |"
     lines = [header, "|---" * (len(methods) + 2) + "|"]
     for row in rows:
-        cells_md = [f"{100 * row[m]:.1f} ± {100 * row[f'{m}_std']:.1f}" for m in methods]
+        cells_md = [
+            "missing" if stats[(row["task"], m)]["seeds"] == 0
+            else f"{100 * row[m]:.1f} ± {100 * row[f'{m}_std']:.1f}"
+            for m in methods
+        ]  # fmt: skip
         lines.append(f"| {row['data_type']} | {row['task']} | " + " | ".join(cells_md) + " |")
-    n = rows[0]["rollouts_per_cell"] // max(rows[0]["seeds"], 1)
+    n = max(r["rollouts_per_cell"] // max(r["seeds"], 1) for r in rows)
     lines += [
         "",
         f"Success rate (%) on each task's evaluation region, mean ± std over "
@@ -71,16 +94,17 @@ def table1(
         + "; ".join(f"{t}: " + ", ".join(stats[(t, m)]["variant"] for m in methods) for t in tasks)
         + ".",
     ]
+    if missing:
+        lines += ["", "Still needed (recorded rollouts, the layout of `rise rollout`):"]
+        lines += [f"- {t} {m}: " + ", ".join(files) for (t, m), files in missing.items()]
     write_text(out_md, "\n".join(lines) + "\n")
-    write_json(
-        out_json,
-        {
-            task: {
-                m: {k: v for k, v in stats[(task, m)].items() if k != "per_seed"} for m in methods
-            }
-            for task in tasks
-        },
-    )
+    summary = {
+        task: {m: {k: v for k, v in stats[(task, m)].items() if k != "per_seed"} for m in methods}
+        for task in tasks
+    }
+    for (task, m), files in missing.items():
+        summary[task][m]["missing"] = files
+    write_json(out_json, summary)
     return df
 
 

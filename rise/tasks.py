@@ -27,12 +27,30 @@ class Data:
 
 
 @dataclass(frozen=True)
+class Robot:
+    """A real robot's observations and actions, where no simulated env declares them:
+    what `rise import` checks a lab's files against and `rise serve` announces."""
+
+    lowdim: tuple[tuple[str, tuple[int, ...]], ...]  # proprioception: key, per-step shape
+    image_keys: tuple[str, ...]  # cameras, uint8 HWC
+    image_size: int
+    action_dim: int
+
+    @property
+    def lowdim_keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.lowdim)
+
+    proprio_keys = lowdim_keys  # a real robot observes no object pose
+
+
+@dataclass(frozen=True)
 class Task:
-    env: str  # a name in rise.envs.ENVS
+    env: str | None  # a name in rise.envs.ENVS; None for a real robot's task (`robot`)
     data_type: str  # Table I section: "coverage" or "suboptimal"
     data: tuple[Data, ...]  # the expert dataset first, then the non-expert ones
     eval_region: str  # where Table I's rollouts start (an env region)
     story: str  # one line: what the non-expert data is
+    robot: Robot | None = None  # the `real` tier: data from `rise import`, scores from records
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -43,13 +61,23 @@ class Task:
         return tuple(d.source for d in self.data if d.source != EXPERT)
 
 
-def _coverage(env, expert, play, *extra, owner=None, story="play over the whole table"):
+def _coverage(env, expert, play, *extra, owner=None, story="play over the whole table", robot=None):
     data = (Data(EXPERT, expert), Data("play", play, owner), *extra)
-    return Task(env, "coverage", data, "eval", story)
+    return Task(env, "coverage", data, "eval", story, robot)
 
 
-def _suboptimal(env, expert, *nonexpert, story):
-    return Task(env, "suboptimal", (Data(EXPERT, expert), *nonexpert), "expert", story)
+def _suboptimal(env, expert, *nonexpert, story, robot=None):
+    return Task(env, "suboptimal", (Data(EXPERT, expert), *nonexpert), "expert", story, robot)
+
+
+# The paper's Franka Panda (Appendix): end-effector position, quaternion and gripper state,
+# a fixed and a wrist camera; delta Cartesian end-effector actions plus the gripper.
+FRANKA = Robot(
+    lowdim=(("eef_pos", (3,)), ("eef_quat", (4,)), ("gripper_qpos", (2,))),
+    image_keys=("agentview_image", "eye_in_hand_image"),
+    image_size=84,
+    action_dim=7,
+)
 
 
 # Table I's simulated rows, in the paper's order (Table IV sizes at the paper scale).
@@ -79,12 +107,31 @@ TASKS: dict[str, Task] = {
     ),
 }  # fmt: skip
 
+# Table I's real rows (Table IV sizes): datasets from `rise import`, each cell scored from
+# a robot's recorded rollouts (`results/table1_real.csv`).
+REAL: dict[str, Task] = {
+    "lampshade": _coverage(
+        None, 225, 276, story="the lampshade pushed around a wide region of the table",
+        robot=FRANKA,
+    ),
+    "cloth_folding": _coverage(
+        None, 50, 50, story="re-arranging and folding the cloth from many configurations",
+        robot=FRANKA,
+    ),
+    "one_leg": _suboptimal(
+        None, 50, Data("suboptimal", 150), story="picks the leg from a wide range, fails to insert",
+        robot=FRANKA,
+    ),
+}  # fmt: skip
+
 
 def get(name: str) -> Task:
-    """The task registered as `name`; unknown names raise a ValueError listing the known."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
-    return TASKS[name]
+    """The task registered as `name` (simulated or real); unknown names raise a ValueError
+    listing the known."""
+    task = TASKS.get(name) or REAL.get(name)
+    if task is None:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join([*TASKS, *REAL])}")
+    return task
 
 
 def dataset_owner(name: str, source: str) -> str:

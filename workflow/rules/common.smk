@@ -1,4 +1,5 @@
 # Shared by every rule: validated config, scale sections, artifact paths (rise.paths).
+import os
 import shlex
 
 import yaml
@@ -61,6 +62,10 @@ def table1_cells():
 def collect_check(w):
     """Only the owner of a dataset collects it (a shared one is collected once)."""
     task = T.get(w.task)
+    if task.robot is not None:
+        raise WorkflowError(f"{P.dataset(w.task, w.obs, w.source)}: {w.task} is a real-robot "
+                            f"task: bring it in with `rise import --task {w.task} --obs {w.obs} "
+                            f"--source {w.source} --input FILE`")
     if w.source not in task.sources or T.dataset_owner(w.task, w.source) != w.task:
         raise WorkflowError(f"{P.dataset(w.task, w.obs, w.source)}: task {w.task} does not "
                             f"collect {w.source!r} (its datasets: {task.sources})")
@@ -173,6 +178,18 @@ def previous_round(w):
     """Round r - 1's dataset of the source being relabeled, and its recorded rollouts."""
     prev = (w.task, w.obs, int(w.round) - 1, w.variant, w.seed)
     return {"data": P.round_datasets(*prev)[w.source], "rollouts": P.rollouts(*prev)}
+
+
+def table1_real():
+    """(task, method) -> (metrics of the recorded rollouts on disk, recorded files missing)."""
+    cells = P.real_cells(OBS, config["methods"], config["seeds"], lam_str, eps_str)
+    return {
+        key: ([m for r, m in pairs if os.path.exists(r)], [r for r, _ in pairs if not os.path.exists(r)])
+        for key, pairs in cells.items()
+    }
+
+
+SIMULATED = "|".join(T.TASKS)  # tasks with an env (T.REAL: a robot records their rollouts)
 
 
 wildcard_constraints:

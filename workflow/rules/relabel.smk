@@ -17,6 +17,8 @@ rule rollout:
         critic=lambda w, input: f"--critic {input.critic}" if "critic" in input.keys() else "",
     log:
         "logs/rollout/{task}_{obs}_{variant}_round{round}_seed{seed}.log",
+    wildcard_constraints:
+        task=SIMULATED,  # a real robot's recorded file is an input, never rebuilt
     threads: 1
     resources:
         mem_mb=4000,
