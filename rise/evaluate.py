@@ -37,8 +37,9 @@ class Planner:
         inference_steps: int,
         seed: int,
         device: torch.device,
+        temperature: float = 1.0,
     ):
-        self.device = device
+        self.device, self.temperature = device, temperature
         self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", device)
         self.critic = None
         if critic_path is not None:
@@ -64,7 +65,9 @@ class Planner:
         units, from `inputs`' low-dim histories and images."""
         cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
         n, b = self.num_samples, cond.shape[0]
-        chunks = self.policy.sample(cond.repeat_interleave(n, 0), self.sched, self.gen).cpu()
+        chunks = self.policy.sample(
+            cond.repeat_interleave(n, 0), self.sched, self.gen, self.temperature
+        ).cpu()
         return self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
 
     @torch.no_grad()
@@ -112,6 +115,7 @@ def sampler_settings(evaluate_hp: dict, policy_hp: dict) -> dict:
         "num_samples": evaluate_hp["num_samples"],
         "scheduler": policy_hp["inference_scheduler"],
         "inference_steps": policy_hp["inference_steps"],
+        "temperature": evaluate_hp["temperature"],
     }
 
 
@@ -130,6 +134,7 @@ def evaluate(
     videos_out: str,
     threads: int = 1,
     region: str | None = None,
+    temperature: float = 1.0,
     device: str = "cpu",
 ) -> dict:
     """Roll `episodes` episodes from the task's evaluation region (or `region`, to diagnose:
@@ -138,7 +143,14 @@ def evaluate(
     torch.manual_seed(seed)
     pin_threads(threads)
     planner = Planner(
-        policy, critic, num_samples, scheduler, inference_steps, seed, resolve_device(device)
+        policy,
+        critic,
+        num_samples,
+        scheduler,
+        inference_steps,
+        seed,
+        resolve_device(device),
+        temperature,
     )
     meta = planner.meta
     cameras = bool(meta["image_keys"])
@@ -188,6 +200,7 @@ def evaluate(
         "num_samples": planner.num_samples,
         "scheduler": scheduler,
         "inference_steps": inference_steps,
+        "temperature": temperature,
         "region": region,
     }
     _write_videos(videos_out, frames)

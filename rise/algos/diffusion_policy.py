@@ -97,10 +97,14 @@ class DiffusionPolicy(nn.Module):
         return sched
 
     @torch.no_grad()
-    def sample(self, cond: torch.Tensor, sched, generator: torch.Generator) -> torch.Tensor:
-        """Denoise (B, horizon, action_dim) chunks from Gaussian noise, one per cond row."""
+    def sample(
+        self, cond: torch.Tensor, sched, generator: torch.Generator, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Denoise (B, horizon, action_dim) chunks from Gaussian noise, one per cond row.
+        `temperature` < 1 scales the starting noise down: DDIM then lands nearer the modes
+        of the learnt distribution, so a best-of-N pick ranks chunks the data supports."""
         shape = (cond.shape[0], self.horizon, self.action_dim)
-        x = torch.randn(shape, generator=generator).to(cond.device)  # same noise on any device
+        x = temperature * torch.randn(shape, generator=generator).to(cond.device)  # any device
         for t in sched.timesteps:
             eps = self.denoiser(x, t.reshape(1).to(cond.device), cond)
             x = sched.step(eps, t, x, generator=generator).prev_sample

@@ -12,8 +12,8 @@ rule rollout:
         P.rollouts("{task}", "{obs}", "{round}", "{variant}", "{seed}"),
     params:
         hp=lambda w: hp("relabel"),
-        sampler=lambda w: [hp("evaluate")["num_samples"], hp("policy")["inference_steps"],
-                           hp("policy")["inference_scheduler"]],
+        sampler=lambda w: [hp("evaluate")["num_samples"], hp("evaluate")["temperature"],
+                           hp("policy")["inference_steps"], hp("policy")["inference_scheduler"]],
         critic=lambda w, input: f"--critic {input.critic}" if "critic" in input.keys() else "",
     log:
         "logs/rollout/{task}_{obs}_{variant}_round{round}_seed{seed}.log",
