@@ -36,14 +36,14 @@ class Planner:
         scheduler: str,
         inference_steps: int,
         seed: int,
-        device: torch.device,
+        device: torch.device | str,  # a name as params' `device` gives it, `auto` included
         temperature: float = 1.0,
     ):
-        self.device, self.temperature = device, temperature
-        self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", device)
+        self.device, self.temperature = resolve_device(str(device)), temperature
+        self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", self.device)
         self.critic = None
         if critic_path is not None:
-            self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic", device)
+            self.critic, _, self.critic_norm = load_checkpoint(critic_path, "critic", self.device)
         self.num_samples = num_samples if self.critic is not None else 1
         self.actor_critic = self.meta.get("family") == "actor_critic"  # SQIL, CQL
         self.sched = None if self.actor_critic else self.policy.sampler(scheduler, inference_steps)
@@ -143,14 +143,7 @@ def evaluate(
     torch.manual_seed(seed)
     pin_threads(threads)
     planner = Planner(
-        policy,
-        critic,
-        num_samples,
-        scheduler,
-        inference_steps,
-        seed,
-        resolve_device(device),
-        temperature,
+        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature
     )
     meta = planner.meta
     cameras = bool(meta["image_keys"])

@@ -29,7 +29,6 @@ from websockets.sync.server import serve as websocket_server
 from rise.client import pack, unpack
 from rise.envs import make_env
 from rise.evaluate import Planner
-from rise.nets import resolve_device
 from rise.tasks import get
 from rise.threads import pin as pin_threads
 
@@ -131,14 +130,7 @@ def make_server(
     `serve_forever()` runs it, `shutdown()` stops it."""
     pin_threads(threads)
     planner = Planner(
-        policy,
-        critic,
-        num_samples,
-        scheduler,
-        inference_steps,
-        seed,
-        resolve_device(device),
-        temperature,
+        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature
     )
     sha256 = hashlib.sha256(Path(policy).read_bytes()).hexdigest()
     return websocket_server(PolicyServer(planner, sha256).handle, host, port, max_size=None)
