@@ -371,6 +371,12 @@ def cmd_dvc_yaml(args):
     return {"written": args.out}
 
 
+def cmd_share(args):
+    from rise import share
+
+    return getattr(share, args.stage)(args.targets, remote=args.remote, jobs=args.jobs)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rise", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="stage", required=True)
@@ -516,6 +522,18 @@ def parser() -> argparse.ArgumentParser:
     repeated(s, "--point", "SERIES X FILE", "a point: series label, x value, metrics files")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-png", required=True)
+
+    for name, help_, default in (
+        ("push", "dvc commit what Snakemake built, then dvc push it (targets with upstream)",
+         "every stage of dvc.yaml"),
+        ("pull", "dvc pull (targets with upstream), then mark it up to date for Snakemake",
+         "every stage in dvc.lock"),
+    ):  # fmt: skip
+        s = sub.add_parser(name, help=help_)
+        s.set_defaults(func=cmd_share)
+        s.add_argument("targets", nargs="*", help=f"DVC stages or files (default: {default})")
+        s.add_argument("--remote", "-r", help="DVC remote (default: the default remote)")
+        s.add_argument("--jobs", "-j", type=int, help="parallel transfers (DVC's default)")
 
     s = sub.add_parser("dvc-yaml", help="write dvc.yaml from params.yaml's grids")
     s.set_defaults(func=cmd_dvc_yaml)
