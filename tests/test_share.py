@@ -170,3 +170,12 @@ def test_corrupted_or_deleted_object_is_refused_by_name(user_a, s3, tmp_path):
             assert hashlib.md5((b / path).read_bytes()).hexdigest() == md5, path
     meta = b / ".snakemake/metadata"  # nothing marked up to date for Snakemake
     assert not meta.exists() or not any(meta.iterdir())
+
+
+def test_pull_refuses_a_remote_that_does_not_verify(user_a, tmp_path):
+    """Without `verify`, DVC checks a corrupted object out as a good file: refused up front."""
+    b = clone(user_a, tmp_path / "b")
+    run(["dvc", "remote", "modify", "--local", "store", "verify", "false"], b)
+    out = subprocess.run(["rise", "pull"], cwd=b, env=env(), capture_output=True, text=True)
+    assert out.returncode == 2 and "dvc remote modify store verify true" in out.stderr, out.stderr
+    assert not (b / "data" / TASK).exists()
