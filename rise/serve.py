@@ -151,12 +151,16 @@ def spawned(serve_args: list[str], stop_timeout: float = 30.0):
             raise RuntimeError(f"rise serve exited ({proc.wait()}) before listening: {line!r}")
         yield url.group(0)
     finally:
+        how = "had exited by itself"
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
+            how = "stopped by SIGINT"
             try:
                 proc.wait(stop_timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                how = f"stopped by SIGKILL, {stop_timeout:g} s after SIGINT"
+        print(f"rise serve {how}: exit code {proc.returncode}", file=sys.stderr, flush=True)
         proc.stdout.close()
         signal.signal(signal.SIGTERM, previous)

@@ -161,7 +161,7 @@ def test_rollout_records_robomimic_episodes_that_evaluate_reads(server, cell, tm
     assert not (tmp_path / "m2.json").exists()
 
 
-def test_spawned_server_stops_even_when_the_rollout_fails(cell, tmp_path):
+def test_spawned_server_stops_even_when_the_rollout_fails(cell, tmp_path, capfd):
     """`rise rollout --policy` serves the checkpoint from its own `rise serve` process on a
     free loopback port; the process is stopped when the rollout ends, also on an error."""
     args = ["--scale", "smoke", "--policy", str(cell / "p.pt"), "--critic", str(cell / "c.pt")]
@@ -173,6 +173,7 @@ def test_spawned_server_stops_even_when_the_rollout_fails(cell, tmp_path):
             raise RuntimeError("the rollout failed")
     with pytest.raises(OSError):  # nobody listens there any more
         PolicyClient(address, open_timeout=2)
+    assert "rise serve stopped by SIGINT: exit code" in capfd.readouterr().err
     out = tmp_path / "r.hdf5"
     code = main(["rollout", "--scale", "smoke", "--task", TASK, *args[2:], "--episodes", "1",
                  "--region", "expert", "--round", "2", "--out", str(out)])  # fmt: skip

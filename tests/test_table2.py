@@ -42,7 +42,7 @@ def test_snakemake_table2_serves_records_relabels_and_retrains(tmp_path):
         assert info["policy_sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
         assert info["round"] == r and info["server"].startswith("ws://127.0.0.1:")
         log = (root / f"logs/rollout/{TASK}_lowdim_{VARIANT}_round{r}_seed0.log").read_text()
-        assert "server closed" in log  # the served process was stopped
+        assert "rise serve stopped by SIG" in log  # the served process was stopped
         if r == 2:
             break
         # round r + 1 = round r's data + exactly the recorded episodes, by label
