@@ -27,13 +27,12 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from rise import tasks as T  # noqa: E402
-from rise.augment import _search  # noqa: E402
+from rise.augment import find_pairs  # noqa: E402
 from rise.collect import collect  # noqa: E402
 from rise.config import load, section, task_epsilon  # noqa: E402
 from rise.data import read_dataset  # noqa: E402
-from rise.embed import GRIPPER_KEY, gripper_state, unit  # noqa: E402
+from rise.embed import embed  # noqa: E402
 from rise.envs import make_env  # noqa: E402
-from rise.pool import obs_keys  # noqa: E402
 from rise.threads import pin as pin_threads  # noqa: E402
 
 OBJECT_KEY = "object"
@@ -49,25 +48,25 @@ def later_reach(hit: np.ndarray, episode: np.ndarray) -> np.ndarray:
 
 
 def stitchability(name: str, files: dict[str, str], eps: float, starts: int, radius: float):
+    """The row's numbers, from the real `embed` stage's low-dim features and the
+    augmentation's own nearest-expert search (rise.augment.find_pairs)."""
     task = T.get(name)
-    keys = obs_keys(name, "lowdim")[0]
-    sets = {s: read_dataset(p, keys) for s, p in files.items()}
-    x = {s: np.concatenate([ds.obs[k] for k in keys], -1) for s, ds in sets.items()}
-    stacked = np.concatenate(list(x.values()))
-    mean, std = stacked.mean(0), stacked.std(0) + 1e-6
-    feats = {s: unit((v - mean) / std) for s, v in x.items()}  # as rise.embed's lowdim
-    grip = gripper_state({s: ds.obs[GRIPPER_KEY].mean(-1) for s, ds in sets.items()})
-    other = [s for s in sets if s != T.EXPERT]
-    f = np.concatenate([feats[s] for s in other])
-    g = np.concatenate([grip[s] for s in other])
+    features = f"{Path(files[T.EXPERT]).parent}/f.npz"
+    embed(
+        task=name, obs="lowdim", files=files, weights="random", dim=0, batch_size=1, out=features
+    )  # fmt: skip (low-dim features use neither weights nor sizes)
+    with np.load(features) as z:
+        sources = [str(s) for s in z["sources"]]
+        arrays = {k: {s: z[f"{s}{k}"] for s in sources} for k in ("", "_gripper", "_episode")}
+        steps = {s: z[f"{s}_step"] for s in sources}
+    found = find_pairs(arrays[""], arrays["_gripper"], arrays["_episode"], steps, epsilon=eps,
+                       k=1, play_to_play=False, skip_play=0, skip_expert=0)  # fmt: skip
+    near_expert = found["nearest_expert"] <= eps  # every non-expert row, sources in order
+    other = [s for s in sources if s != T.EXPERT]
+    sets = {s: read_dataset(files[s], (OBJECT_KEY,)) for s in other}
     obj = np.concatenate([sets[s].obs[OBJECT_KEY][:, :2] for s in other])
     offset = np.cumsum([0] + [int(sets[s].episode.max()) + 1 for s in other])
     episode = np.concatenate([sets[s].episode + offset[i] for i, s in enumerate(other)])
-    near_expert = np.zeros(len(f), bool)
-    for grip_state in np.unique(g):
-        q, t = g == grip_state, grip[T.EXPERT] == grip_state
-        dist, _ = _search(feats[T.EXPERT][t], f[q], 1)
-        near_expert[q] = dist[:, 0] <= eps
     reach = later_reach(near_expert, episode)
     env = make_env(task.env)
     row = {
