@@ -215,3 +215,33 @@ def test_unknown_env_is_a_value_error_naming_it():
 def test_unknown_region_is_a_value_error(env):
     with pytest.raises(ValueError, match="nowhere"):
         env.reset("nowhere", np.random.default_rng(0))
+
+
+VALIDATED = [name for name, cls in ENVS.items() if "valid" in cls.regions]
+
+
+def test_every_coverage_row_has_a_validation_region():
+    """Settings are chosen on `valid`, never on `eval` (issue 21): the coverage rows have one."""
+    coverage = {"mini_square_peg", "mini_square_hook", "mini_piece_assembly"}
+    coverage |= {"mini_piece_assembly_tip", "mini_threading"}
+    assert coverage <= set(VALIDATED)
+
+
+@pytest.mark.parametrize("name", VALIDATED)
+def test_validation_region_is_apart_from_expert_and_eval_and_solvable(name):
+    task_env = make_env(name)
+    rng = np.random.default_rng(0)
+    starts = {
+        r: np.array([task_env.sample_init(r, rng) for _ in range(300)]) for r in task_env.regions
+    }
+    low, high = task_env.REGIONS["valid"]
+    assert np.all((starts["valid"] >= low) & (starts["valid"] <= high))
+    for other in ("expert", "eval"):
+        gaps = np.linalg.norm(starts["valid"][:, None, :2] - starts[other][None, :, :2], axis=-1)
+        assert gaps.min() > 0.05, f"{name}: valid starts within {gaps.min():.3f} m of {other}"
+    wins = sum(
+        rollout(task_env, "scripted_expert", "valid", seed, stop_on_success=True)
+        and task_env.success()
+        for seed in range(5)
+    )
+    assert wins >= 4, f"{name}: the scripted expert solved {wins}/5 from valid"

@@ -14,6 +14,8 @@ pointing to +y):
   expert  a 6 x 4 cm patch on the -y side, yaw within +-15 degrees (a quarter turn from the
           slot's);
   eval    a band on the +y side, yaw within +-60 degrees: never visited by expert demos;
+  valid   a band on the +x side, as far from the expert's: settings are chosen there (never
+          on the eval region);
   play    anywhere on the reachable table with any yaw, as long as the piece clears the block.
 
 MiniPieceAssemblyTip: the same scene, but the piece starts on its side (standing on the
@@ -23,7 +25,8 @@ can be picked: a push high on the stem topples it about the crossbar's bottom ed
 lands flat on one face or the other with its stem along the push (the piece's friction of 1
 makes it tip rather than slide; a push low down slides it). Its regions: expert a 6 x 3 cm
 patch on the -y side with the normal within +-15 degrees of the x axis (it topples sideways);
-eval a band on the +y side, any heading; play anywhere that leaves room to topple it.
+eval a band on the +y side, any heading; valid a band on the +x side, any heading; play
+anywhere that leaves room to topple it.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Flaws:
 
 class MiniPieceAssembly(MiniEnv):
     name = "mini_piece_assembly"
+    regions = ("expert", "play", "eval", "valid")
     horizon = 200
     object_joint = "piece"
 
@@ -116,6 +120,7 @@ class MiniPieceAssembly(MiniEnv):
     REGIONS = {
         "expert": (np.array([-0.03, -0.17, -np.pi / 12]), np.array([0.03, -0.13, np.pi / 12])),
         "eval": (np.array([-0.12, 0.13, -np.pi / 3]), np.array([0.12, 0.17, np.pi / 3])),
+        "valid": (np.array([0.10, -0.06, -np.pi / 3]), np.array([0.15, 0.06, np.pi / 3])),
         "play": (np.array([-0.18, -0.18, -np.pi]), np.array([0.18, 0.18, np.pi])),
     }
 
@@ -483,6 +488,7 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
     REGIONS = {
         "expert": (np.array([-0.03, -0.165, -np.pi / 12]), np.array([0.03, -0.135, np.pi / 12])),
         "eval": (np.array([-0.12, 0.13, -np.pi / 2]), np.array([0.12, 0.16, np.pi / 2])),
+        "valid": (np.array([0.12, -0.06, -np.pi / 2]), np.array([0.16, 0.06, np.pi / 2])),
         "play": (np.array([-0.17, -0.17, -np.pi / 2]), np.array([0.17, 0.17, np.pi / 2])),
     }
     PUSH_Z = 0.05  # eef height pushing the stem (fingertips at 3.8 cm on a 5.2 cm piece)

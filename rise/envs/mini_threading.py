@@ -10,6 +10,8 @@ Initial-state regions (handle centre x, y and needle yaw; the stand is fixed at 
   expert  a 6 x 5 cm patch on the +y side (the right in agentview), yaw within +-15 degrees;
   eval    a band on the -y side, yaw within +-45 degrees: never visited by expert demos, and
           the needle has to be carried over the ring to reach the threading side;
+  valid   a band on the +x side, beside the stand: settings are chosen there (never on the
+          eval region);
   play    anywhere on the reachable table with any yaw, as long as the needle clears the stand.
 """
 
@@ -37,6 +39,7 @@ from rise.envs.mini_square_peg import CLOSE, OPEN, _rot
 
 class MiniThreading(MiniEnv):
     name = "mini_threading"
+    regions = ("expert", "play", "eval", "valid")
     horizon = 200
     object_joint = "needle"
 
@@ -64,6 +67,7 @@ class MiniThreading(MiniEnv):
     REGIONS = {
         "expert": (np.array([-0.02, 0.12, -np.pi / 12]), np.array([0.04, 0.17, np.pi / 12])),
         "eval": (np.array([-0.12, -0.17, -np.pi / 4]), np.array([0.12, -0.11, np.pi / 4])),
+        "valid": (np.array([0.10, -0.05, -np.pi / 4]), np.array([0.15, 0.05, np.pi / 4])),
         "play": (np.array([-0.18, -0.18, -np.pi]), np.array([0.18, 0.18, np.pi])),
     }
     GRASP_ALONG = 0.0  # grasp point on the handle, from its centre along the needle
