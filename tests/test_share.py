@@ -1,14 +1,18 @@
-"""Team sharing through a real S3 server (SeaweedFS on loopback): user A builds one task's
-smoke table with Snakemake and `rise push`es it; user B clones and `rise pull`s, and nothing
-is recomputed; a partial pull reruns only what is missing; a corrupted or deleted object in
-the remote is refused by name and leaves nothing half-written."""
+"""Team sharing through real remotes on loopback: SeaweedFS (S3) and Debian's OpenSSH
+server (SSH). User A builds one task's smoke table with Snakemake and `rise push`es it; user B
+clones and `rise pull`s, and nothing is recomputed, on either remote; on S3 also: a partial
+pull reruns only what is missing; a corrupted or deleted object in the remote is refused by
+name and leaves nothing half-written."""
 
+import getpass
 import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import botocore.session
@@ -26,6 +30,18 @@ PORT_FLAGS = ["master.port", "master.port.grpc", "volume.port", "volume.port.grp
               "admin.port.grpc", "webdav.port", "debug.port", "metricsPort"]  # fmt: skip
 
 
+@dataclass
+class Remote:
+    """A DVC remote as the README adds it: its URL, the committed `dvc remote modify` options,
+    the per-user (`--local`) ones every clone sets, and a listing of what the server stores."""
+
+    url: str
+    options: dict[str, str]
+    local: dict[str, str]
+    stored: Callable[[], list[int]]  # the size of each stored object
+    client: object = field(default=None)  # S3 only: a botocore client on the bucket
+
+
 def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
@@ -34,6 +50,15 @@ def free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +94,14 @@ def s3(tmp_path_factory):
                     f"{(data / 'weed.log').read_text()[-3000:]}"
                 )
                 time.sleep(0.5)
-        yield url, client
+
+        def stored() -> list[int]:
+            listing = client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)
+            return [o["Size"] for o in listing.get("Contents", [])]
+
+        yield Remote(f"s3://{BUCKET}/{PREFIX}", {"endpointurl": url}, {}, stored, client)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)  # a clean stop takes ~12 s; its data is a temp folder
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)  # a clean stop takes ~12 s; its data is a temp folder
         log.close()
         for k, v in saved.items():
             if v is None:
@@ -85,51 +110,132 @@ def s3(tmp_path_factory):
                 os.environ[k] = v
 
 
+SSHD_CONFIG = """Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_key
+AuthorizedKeysFile {dir}/authorized_keys
+PidFile {dir}/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+Subsystem sftp internal-sftp
+"""
+
+
 @pytest.fixture(scope="module")
-def user_a(s3, tmp_path_factory):
-    """A's repository: one task's smoke table built by Snakemake, pushed, dvc.lock committed."""
-    url, client = s3
-    root = copy_repo(tmp_path_factory.mktemp("a"), scale="smoke", obs="lowdim", seeds=[0],
+def ssh(tmp_path_factory):
+    """Debian's OpenSSH server on a free loopback port with a host key and a user key made
+    here, letting in only that key for the current user; stopped at the end, always."""
+    sshd = shutil.which("sshd", path="/usr/sbin:/usr/local/sbin") or shutil.which("sshd")
+    assert sshd, "`sshd` not found: install Debian's openssh-server (.ci/run does)"
+    tmp = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "user_key"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / name)], tmp)
+    shutil.copy(tmp / "user_key.pub", tmp / "authorized_keys")
+    port = free_ports(1)[0]
+    (tmp / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=tmp))
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation folder
+    log = open(tmp / "sshd.log", "w")
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(tmp / "sshd_config")], stdout=log,
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    user = getpass.getuser()
+    probe = ["ssh", "-i", str(tmp / "user_key"), "-p", str(port), "-o", "BatchMode=yes",
+             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             f"{user}@127.0.0.1", "true"]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (
+                f"sshd exited ({proc.returncode}):\n{(tmp / 'sshd.log').read_text()[-3000:]}"
+            )
+            out = subprocess.run(probe, capture_output=True, text=True)
+            if out.returncode == 0:
+                break
+            assert time.monotonic() < deadline, (
+                f"no key login as {user} to sshd on 127.0.0.1:{port} in 30 s ({out.stderr.strip()})"
+                f"; a locked account ('!' in /etc/shadow) needs `usermod -p '*' {user}`:\n"
+                f"{(tmp / 'sshd.log').read_text()[-3000:]}"
+            )
+            time.sleep(0.3)
+        store = tmp / "store"
+        store.mkdir()
+        yield Remote(
+            url=f"ssh://{user}@127.0.0.1:{port}{store}",
+            options={},
+            local={"keyfile": str(tmp / "user_key")},  # each user's own key, never committed
+            stored=lambda: [p.stat().st_size for p in store.rglob("*") if p.is_file()],
+        )
+    finally:
+        stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module", params=["s3", "ssh"])
+def remote(request) -> Remote:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A's repository before any remote: one task's smoke table built by Snakemake."""
+    root = copy_repo(tmp_path_factory.mktemp("built"), scale="smoke", obs="lowdim", seeds=[0],
                      tasks=[TASK], methods=["BC", "RISE"])  # fmt: skip
     run(["rise", "dvc-yaml"], root)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["dvc", "init", "-q"],
-        ["dvc", "remote", "add", "-d", "store", f"s3://{BUCKET}/{PREFIX}"],
-        ["dvc", "remote", "modify", "store", "endpointurl", url],
-        ["dvc", "remote", "modify", "store", "verify", "true"],
-        ["snakemake", "results/table1.csv"],
-    ):
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["snakemake", "results/table1.csv"]):
         run(cmd, root)
+    return root
+
+
+def set_local(root: Path, remote: Remote) -> None:
+    for key, value in remote.local.items():
+        run(["dvc", "remote", "modify", "--local", "store", key, value], root)
+
+
+@pytest.fixture(scope="module")
+def user_a(remote, built, tmp_path_factory):
+    """A's repository with the remote added as the README says, pushed, dvc.lock committed."""
+    root = tmp_path_factory.mktemp("a") / "repo"
+    shutil.copytree(built, root, symlinks=True)  # times kept: Snakemake's view is unchanged
+    run(["dvc", "remote", "add", "-d", "store", remote.url], root)
+    for key, value in {**remote.options, "verify": "true"}.items():
+        run(["dvc", "remote", "modify", "store", key, value], root)
+    set_local(root, remote)
     start = time.monotonic()
     run(["rise", "push", "table1"], root)
-    objects = client.list_objects_v2(Bucket=BUCKET, Prefix=PREFIX)["Contents"]
-    print(f"rise push: {time.monotonic() - start:.1f} s, {len(objects)} objects, "
-          f"{sum(o['Size'] for o in objects)} bytes")  # fmt: skip
+    sizes = remote.stored()
+    print(f"rise push ({remote.url.split(':')[0]}): {time.monotonic() - start:.1f} s, "
+          f"{len(sizes)} objects, {sum(sizes)} bytes")  # fmt: skip
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "A's table, pushed"], root)
     return root
 
 
-def clone(src: Path, dest: Path) -> Path:
+def clone(src: Path, dest: Path, remote: Remote) -> Path:
     run(["git", "clone", "-q", str(src), str(dest)], dest.parent)
+    set_local(dest, remote)
     return dest
 
 
-def test_pull_into_fresh_clone_recomputes_nothing(user_a, tmp_path):
-    b = clone(user_a, tmp_path / "b")
+S3_ONLY = pytest.mark.parametrize("remote", ["s3"], indirect=True)
+
+
+def test_pull_into_fresh_clone_recomputes_nothing(remote, user_a, tmp_path):
+    b = clone(user_a, tmp_path / "b", remote)
     start = time.monotonic()
     run(["rise", "pull"], b)
-    print(f"rise pull: {time.monotonic() - start:.1f} s")
+    print(f"rise pull ({remote.url.split(':')[0]}): {time.monotonic() - start:.1f} s")
     assert "Nothing to be done" in run(["snakemake", "results/table1.csv", "-n"], b)
     assert "up to date" in run(["dvc", "status", "table1", "--with-deps"], b)
     for name in ("table1.csv", "table1.json"):
         assert (b / "results" / name).read_bytes() == (user_a / "results" / name).read_bytes()
 
 
-def test_partial_pull_reruns_only_what_is_missing(user_a, tmp_path):
+@S3_ONLY
+def test_partial_pull_reruns_only_what_is_missing(remote, user_a, tmp_path):
     """The critic and its inputs pulled: only the policies, their evaluations and the table."""
-    b = clone(user_a, tmp_path / "b")
+    b = clone(user_a, tmp_path / "b", remote)
     run(["rise", "pull", f"critic_{TASK}_aug@0"], b)
     assert not (b / "results").exists()
     critic = b / f"models/{TASK}/lowdim/critic-eps0.15/seed0/critic.pt"
@@ -147,8 +253,9 @@ def locked_files(root: Path) -> dict[str, str]:
             if not o["md5"].endswith(".dir")}  # fmt: skip
 
 
-def test_corrupted_or_deleted_object_is_refused_by_name(user_a, s3, tmp_path):
-    _, client = s3
+@S3_ONLY
+def test_corrupted_or_deleted_object_is_refused_by_name(remote, user_a, tmp_path):
+    client = remote.client
     files = locked_files(user_a)
     corrupt = f"models/{TASK}/lowdim/critic-eps0.15/seed0/critic.pt"
     deleted = f"models/{TASK}/lowdim/bc/seed0/policy.pt"
@@ -157,7 +264,7 @@ def test_corrupted_or_deleted_object_is_refused_by_name(user_a, s3, tmp_path):
     try:
         client.put_object(Bucket=BUCKET, Key=keys[corrupt], Body=saved[corrupt][:100])
         client.delete_object(Bucket=BUCKET, Key=keys[deleted])
-        b = clone(user_a, tmp_path / "b")
+        b = clone(user_a, tmp_path / "b", remote)
         out = subprocess.run(["rise", "pull"], cwd=b, env=env(), capture_output=True, text=True)
     finally:
         for p, k in keys.items():
@@ -172,9 +279,10 @@ def test_corrupted_or_deleted_object_is_refused_by_name(user_a, s3, tmp_path):
     assert not meta.exists() or not any(meta.iterdir())
 
 
-def test_pull_refuses_a_remote_that_does_not_verify(user_a, tmp_path):
+@S3_ONLY
+def test_pull_refuses_a_remote_that_does_not_verify(remote, user_a, tmp_path):
     """Without `verify`, DVC checks a corrupted object out as a good file: refused up front."""
-    b = clone(user_a, tmp_path / "b")
+    b = clone(user_a, tmp_path / "b", remote)
     run(["dvc", "remote", "modify", "--local", "store", "verify", "false"], b)
     out = subprocess.run(["rise", "pull"], cwd=b, env=env(), capture_output=True, text=True)
     assert out.returncode == 2 and "dvc remote modify store verify true" in out.stderr, out.stderr
