@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import itertools
 import sys
 
 import numpy as np
@@ -33,6 +34,7 @@ from rise.pool import (
     load_pool,
     obs_keys,
 )
+from rise.resume import Resumable
 from rise.threads import pin as pin_threads
 
 
@@ -170,6 +172,13 @@ class WeightEMA:
         torch._foreach_lerp_(self._ema, self._live, 1.0 - decay)
         self.updates += 1
 
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])  # in place: the lerp lists stay valid
+        self.updates = state["updates"]
+
 
 def _seed(seed: int, threads: int, device: str) -> tuple[np.random.Generator, torch.device]:
     """Seeded numpy rng and the resolved device (checked before any data is read)."""
@@ -184,6 +193,13 @@ def _start(files, task: str, obs: str, seed: int, threads: int, fraction: float,
     rng, dev = _seed(seed, threads, device)
     pool = load_pool(files, task, obs, fraction)
     return rng, dev, pool, Normalizer.fit(pool.lowdim, pool.actions)
+
+
+def _steps(batches, hp: dict, desc: str, start: int):
+    """The training loop's (step, batch) pairs from step `start` on: the batches of the steps
+    a resumed job already did are drawn and dropped, so the rest are the uninterrupted run's."""
+    rest = itertools.islice(batches, start, None)
+    return enumerate(tqdm(rest, total=hp["steps"], initial=start, desc=desc), start)
 
 
 def _training_pairs(pool: Pool, pairs: str | None, rows: np.ndarray | None = None):
@@ -257,11 +273,12 @@ def train_critic(
     backup = pool.nstep(hp["chunk"], hp["discount"], hp["absorbing"])
     chunk = pool.chunk_index(hp["chunk"])
     opt = adam(critic.parameters(), hp["lr"])
-    rows = []
+    resume = Resumable(out, hp, {"critic": critic, "opt": opt})
+    start, rows = resume.load()
     batches = alternating_batches(
         len(pool), len(samples["aug"][0]), hp["batch_size"], hp["steps"], rng
     )
-    for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-critic")):
+    for step, (kind, idx) in _steps(batches, hp, "train-critic", start):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
         batch = _iql_batch(pool, norm, s, a, backup, chunk, dev)
         loss, info = critic.loss(batch, hp["expectile"])
@@ -271,8 +288,10 @@ def train_critic(
         critic.update_targets(hp["tau"])
         if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
             rows.append({"step": step, "batch": kind, **{k: round(v, 6) for k, v in info.items()}})
+        resume.save(step + 1, rows)
     _save(out, "critic", critic, meta, norm)
     _write_curve(curve, rows)
+    resume.finish()
     warn_if_diverged(max(r["v_max"] for r in rows), hp["discount"])
 
 
@@ -352,7 +371,8 @@ def train_policy(
     ema = WeightEMA(policy, hp["ema_power"])
     opt = adam(policy.parameters(), hp["lr"], weight_decay=POLICY_WEIGHT_DECAY)
     hist, chunk = pool.history_index(hp["n_obs_steps"]), pool.chunk_index(hp["horizon"])
-    rows = []
+    resume = Resumable(out, hp, {"policy": policy, "ema": ema, "opt": opt})
+    start, rows = resume.load()
     n_orig, n_aug = len(samples["orig"][0]), len(samples["aug"][0])
     if meta["expert_share"] > 0:
         (orig_s, orig_a), (aug_s, aug_a) = samples["orig"], samples["aug"]
@@ -363,7 +383,7 @@ def train_policy(
         )
     else:
         batches = alternating_batches(n_orig, n_aug, hp["batch_size"], hp["steps"], rng)
-    for step, (kind, idx) in enumerate(tqdm(batches, total=hp["steps"], desc="train-policy")):
+    for step, (kind, idx) in _steps(batches, hp, "train-policy", start):
         s, a = samples[kind][0][idx], samples[kind][1][idx]
         lowdim, images = _obs_batch(pool, norm, hist[s], dev)
         actions = norm.act(pool.actions[chunk[a]]).float().to(dev)
@@ -392,8 +412,10 @@ def train_policy(
                     "weight_ess": round(effective_batch_size(logged).item(), 2),
                 }
             )
+        resume.save(step + 1, rows)
     _save(out, "policy", ema.module, meta, norm)
     _write_curve(curve, rows)
+    resume.finish()
 
 
 def train_actor_critic(
@@ -419,11 +441,14 @@ def train_actor_critic(
         n_obs_steps=1, n_action_steps=1,
     )  # fmt: skip
     agent = build_policy(meta).to(dev).train()
-    rows = []
-    for step in tqdm(range(hp["steps"]), desc=f"train {method}"):
-        idx = agent.batch_indices(pool.reward, hp["batch_size"], rng)
+    resume = Resumable(out, hp, {"agent": agent, **agent.optimizers})
+    start, rows = resume.load()
+    batches = (agent.batch_indices(pool.reward, hp["batch_size"], rng) for _ in range(hp["steps"]))
+    for step, idx in _steps(batches, hp, f"train {method}", start):
         info = agent.train_step(_critic_batch(pool, norm, idx, idx, dev))
         if step % max(1, hp["steps"] // 100) == 0 or step == hp["steps"] - 1:
             rows.append({"step": step, **{k: round(v, 6) for k, v in info.items()}})
+        resume.save(step + 1, rows)
     _save(out, "policy", agent, meta, norm)
     _write_curve(curve, rows)
+    resume.finish()
