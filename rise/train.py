@@ -393,7 +393,8 @@ def train_policy(
                 cur_low, cur_img = _obs_batch(pool, norm, s, dev)
                 adv = critic.advantage(cur_low, cur_img, actions[:, : critic.chunk])
                 weights = torch.exp(adv / hp["beta"]).clamp(max=hp["weight_clip"])
-        bc_loss = policy.loss(lowdim, images, actions, weights)
+        with torch.autocast(dev.type, torch.bfloat16, enabled=hp["precision"] == "bf16"):
+            bc_loss = policy.loss(lowdim, images, actions, weights)
         penalty = policy.spectral_penalty()
         loss = bc_loss + lam * penalty
         opt.zero_grad()

@@ -210,3 +210,24 @@ def test_expert_share_fills_every_batch():
     assert idx.max() <= 115 and (idx[:, 4:] >= 100).mean() == pytest.approx(16 / 111, abs=0.03)
     with pytest.raises(ValueError, match="needs expert and non-expert samples"):
         next(expert_share_batches(np.ones(4, bool), 0, 0.5, 8, 1, rng))
+
+
+def test_bf16_precision_trains_fp32_weights_on_a_bf16_loss(cell, tmp_path):
+    """`policy.precision: bf16` runs the loss under autocast: the weights stay fp32 and move
+    almost, not exactly, as fp32 training moves them."""
+    from rise.config import load, section
+    from rise.train import train_policy
+
+    hp = {**section(load("params.yaml"), "smoke", "policy"), "steps": 5, "denoiser": "mlp"}
+    files = {s: str(cell / f"{s}.hdf5") for s in ("expert", "play")}
+    trained = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.pt"
+        train_policy(task="mini_square_peg", obs="lowdim", files=files, pairs=None,
+                     critic_path=None, lam=0.0, hp={**hp, "precision": precision}, seed=0,
+                     out=str(out), curve=str(tmp_path / f"{precision}.csv"))  # fmt: skip
+        trained[precision] = torch.load(out, weights_only=True)["state_dict"]
+    fp32, bf16 = trained["fp32"], trained["bf16"]
+    assert all(v.dtype == torch.float32 for v in bf16.values() if v.is_floating_point())
+    diff = [(fp32[k] - bf16[k]).abs().max().item() for k in fp32 if fp32[k].is_floating_point()]
+    assert 0 < max(diff) < 0.05
