@@ -17,8 +17,10 @@ import faiss
 import numpy as np
 
 from rise.atomic import atomic_path, write_json
+from rise.data import DatasetError, npz_array, open_npz
 
 EXPERT = "expert"
+KINDS = ("", "_gripper", "_episode", "_step")  # a source's arrays in features.npz
 
 
 def _search(targets: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,12 +121,14 @@ def augment(
     out: str,
     stats_out: str,
 ) -> dict:
-    with np.load(features) as z:
-        info = json.loads(str(z["info"]))
+    with open_npz(features, "features") as z:
+        info = json.loads(str(npz_array(z, features, "info")))
         get = {
-            s: {kind: z[f"{s}{kind}"] for kind in ("", "_gripper", "_episode", "_step")}
-            for s in (str(name) for name in z["sources"])
+            s: {kind: npz_array(z, features, f"{s}{kind}") for kind in KINDS}
+            for s in (str(name) for name in npz_array(z, features, "sources"))
         }
+    if EXPERT not in get:
+        raise DatasetError(f"{features}: array 'sources' has no {EXPERT!r}: {sorted(get)}")
     pairs = find_pairs(
         {s: v[""] for s, v in get.items()},
         {s: v["_gripper"] for s, v in get.items()},
@@ -168,8 +172,11 @@ def augment(
             "counts": hist.tolist(),
         },
     }
+    # what the pairs were made from, checked by every job that reads them (rise.pool)
+    made_from = {"rows": np.array([len(get[str(s)][""]) for s in pairs["sources"]]),
+                 "epsilon": np.float64(epsilon), "features": json.dumps(info)}  # fmt: skip
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **pairs)
+            np.savez(f, **pairs, **made_from)
     write_json(stats_out, stats)
     return stats

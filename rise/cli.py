@@ -62,10 +62,31 @@ def _files(args) -> dict[str, str]:
     return {EXPERT: files.pop(EXPERT), **files}
 
 
+def _checkpoints(args, task: str | None = None, obs: str | None = None) -> None:
+    """--policy and --critic (where given): readable without running code, of their kind,
+    of `task` / `obs` where known, else of the policy's; checked before any work."""
+    from rise.pool import read_checkpoint
+
+    if getattr(args, "policy", None) is not None:
+        meta = read_checkpoint(args.policy, "policy", task, obs)["meta"]
+        task, obs = meta.get("task"), meta.get("obs")
+    if args.critic is not None:
+        read_checkpoint(args.critic, "critic", task, obs)
+
+
 def _job(args) -> dict:
-    """The arguments every training job takes from the command line."""
+    """The arguments every training job takes from the command line, --pairs and --critic
+    checked (a pairs file's feature set is checked against the data when it is read)."""
     if not 0.0 < args.nonexpert_fraction <= 1.0:
         raise ConfigError(f"--nonexpert-fraction {args.nonexpert_fraction}: must be in (0, 1]")
+    if args.pairs is not None:
+        from rise.pool import check_pairs
+
+        check_pairs(args.pairs, {}, args.epsilon)
+    elif args.epsilon is not None:
+        raise ConfigError("--epsilon checks --pairs: give both or neither")
+    if getattr(args, "critic", None) is not None:
+        _checkpoints(args, args.task, args.obs)
     keys = ("task", "obs", "seed", "out", "curve", "threads", "nonexpert_fraction", "device")
     return {k: getattr(args, k) for k in keys}
 
@@ -171,7 +192,8 @@ def cmd_augment(args):
 def cmd_train_critic(args):
     from rise.train import train_critic
 
-    train_critic(files=_files(args), pairs=args.pairs, hp=_hp(args, "critic"), **_job(args))
+    job = _job(args)
+    train_critic(files=_files(args), pairs=args.pairs, hp=_hp(args, "critic"), **job)
 
 
 def cmd_train_policy(args):
@@ -179,6 +201,7 @@ def cmd_train_policy(args):
 
     m = METHODS[args.method]
     files = _files(args)
+    job = _job(args)
     checks = [
         ("non-expert --data", m.nonexpert, len(files) > 1 or None),
         ("--critic", m.critic, args.critic),
@@ -190,9 +213,7 @@ def cmd_train_policy(args):
     if m.family == "actor_critic":
         from rise.train import train_actor_critic
 
-        return train_actor_critic(
-            files=files, method=m.name, hp=_hp(args, "baselines"), **_job(args)
-        )
+        return train_actor_critic(files=files, method=m.name, hp=_hp(args, "baselines"), **job)
     if args.lam < 0 or (args.lam > 0 and not m.lipschitz):
         raise ConfigError(
             f"--lam {args.lam}: method {m.name} takes "
@@ -205,7 +226,7 @@ def cmd_train_policy(args):
         lam=args.lam,
         hp=_hp(args, "policy"),
         ilid=_hp(args, "baselines") if m.family == "ilid" else None,
-        **_job(args),
+        **job,
     )
 
 
@@ -235,6 +256,7 @@ def cmd_evaluate(args):
     if missing:
         flags = ", ".join("--" + f.replace("_", "-") for f in missing)
         raise ConfigError(f"evaluate needs {flags} (or --recorded FILE ... for a robot's rollouts)")
+    _checkpoints(args)
     from rise.evaluate import evaluate
 
     hp = _hp(args, "evaluate")
@@ -258,6 +280,7 @@ def cmd_serve(args):
     for flag, path in (("--policy", args.policy), ("--critic", args.critic)):
         if path is not None and not os.path.isfile(path):
             raise ConfigError(f"{flag} {path}: no such file")
+    _checkpoints(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     server = make_server(**_planner_args(args), host=args.host, port=args.port)
     host, port = server.socket.getsockname()[:2]
@@ -284,6 +307,7 @@ def cmd_rollout(args):
     for flag, path in (("--policy", args.policy), ("--critic", args.critic)):
         if path is not None and not os.path.isfile(path):
             raise ConfigError(f"{flag} {path}: no such file")
+    _checkpoints(args, args.task)
     if args.policy is None:
         server = contextlib.nullcontext(args.server)
     else:  # `rise serve` in its own process, stopped when the rollout ends or fails
@@ -440,6 +464,7 @@ def parser() -> argparse.ArgumentParser:
         device_arg(s)
         s.add_argument("--data", nargs="+", required=True, metavar="SOURCE=FILE", help=data_help)
         s.add_argument("--pairs")
+        s.add_argument("--epsilon", type=float, help="the epsilon of --pairs (checked)")
         s.add_argument(
             "--nonexpert-fraction",
             type=float,

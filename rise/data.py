@@ -10,9 +10,12 @@ success signal and are never used for training.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -68,6 +71,36 @@ def write_dataset(
             n_valid = int(round(valid_fraction * len(names)))
             f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid :], dtype="S"))
             f.create_dataset("mask/train", data=np.array(names[: len(names) - n_valid], dtype="S"))
+
+
+def input_file(path, what: str) -> str:
+    """`path` as a string if it is a regular file (after links); else DatasetError naming it:
+    missing, a symlink loop, or not a file (a folder, a device)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        reason = "is a symlink loop" if exc.errno == errno.ELOOP else "does not exist"
+        raise DatasetError(f"{path}: no such {what} file ({reason})") from None
+    if not stat.S_ISREG(mode):
+        raise DatasetError(f"{path}: no such {what} file (not a regular file)")
+    return str(path)
+
+
+def open_npz(path, what: str):
+    """np.load of an .npz without pickles (object arrays are refused when read); a file that
+    is not an .npz archive is refused naming it."""
+    try:
+        return np.load(input_file(path, what), allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: cannot read as an .npz archive of {what}: {exc}") from None
+
+
+def npz_array(z, path, key: str) -> np.ndarray:
+    """One array of an open .npz, refused naming file and key if missing or pickled."""
+    try:
+        return z[key]
+    except (KeyError, ValueError) as exc:
+        raise DatasetError(f"{path}: array {key!r}: {exc}") from None
 
 
 def demo_names(f: h5py.File, path) -> list[str]:
@@ -141,9 +174,7 @@ def read_dataset(
 
     `demos`: only these demo names (default: all); `require`: per-demo arrays that must be
     there with one row per action (importing demands the full robomimic set)."""
-    path = str(path)
-    if not Path(path).is_file():
-        raise DatasetError(f"{path}: no such dataset file")
+    path = input_file(path, "dataset")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

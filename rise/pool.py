@@ -8,14 +8,23 @@ with a nearby expert (or other play) state's action, as in the paper's Eq. 8.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from rise.data import Dataset, DatasetError, read_dataset, window_index
+from rise.data import (
+    Dataset,
+    DatasetError,
+    input_file,
+    npz_array,
+    open_npz,
+    read_dataset,
+    window_index,
+)
 from rise.envs import ENVS
-from rise.tasks import EXPERT, get
+from rise.tasks import EXPERT, dataset_owner, get
 
 
 def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -71,6 +80,7 @@ class Pool:
     offsets: dict[str, int]  # source -> its first row
     image_keys: tuple[str, ...]
     sizes: dict[str, int]  # source -> its number of rows
+    rows: dict[str, int] = field(default_factory=dict)  # source -> rows in its file (all)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -110,6 +120,36 @@ def _lowdim(ds: Dataset, keys, nxt: bool) -> np.ndarray:
     return np.concatenate([src[k] for k in keys], -1).astype(np.float32)
 
 
+def check_task_data(sets: dict[str, Dataset], task: str, obs_mode: str) -> None:
+    """Refuse a dataset of another task, naming file, key and value: recorded in an env the
+    task does not learn from (files the workflow wrote say which), observations of other
+    keys' shapes (image frames of another size included), actions of another size."""
+    from rise.serve import observation_shapes  # the task's env (or robot) declares them
+
+    spec = get(task)
+    envs = {get(dataset_owner(task, s)).env for s in spec.sources}
+    shapes = observation_shapes(task, obs_mode == "image")
+    action_dim = (spec.robot or ENVS[spec.env]).action_dim
+    for ds in sets.values():
+        env = ds.env_args.get("env_name")
+        if ds.env_args.get("type") == "rise_mini" and env not in envs:
+            raise DatasetError(
+                f"{ds.path}: data.attrs['env_args'] records env {env!r}; task {task} learns "
+                f"from {', '.join(sorted(envs))}"
+            )
+        if ds.actions.shape[1] != action_dim:
+            raise DatasetError(
+                f"{ds.path}: actions are {ds.actions.shape[1]}-d, task {task} takes "
+                f"{action_dim}-d actions"
+            )
+        for key, arr in ds.obs.items():
+            want = tuple(shapes[key]) or (1,)  # read_dataset makes a scalar key (T, 1)
+            if arr.shape[1:] != want:
+                raise DatasetError(
+                    f"{ds.path}: obs/{key} is {arr.shape[1:]} per step, task {task} observes {want}"
+                )
+
+
 def load_pool(
     files: dict[str, str], task: str, obs_mode: str, nonexpert_fraction: float = 1.0
 ) -> Pool:
@@ -118,6 +158,8 @@ def load_pool(
     "amount of non-expert data" of the paper's Fig 6); at least one episode each."""
     lowdim_keys, image_keys = obs_keys(task, obs_mode)
     sets = {name: read_dataset(path, lowdim_keys, image_keys) for name, path in files.items()}
+    check_task_data(sets, task, obs_mode)
+    rows = {name: len(ds) for name, ds in sets.items()}
     if nonexpert_fraction < 1.0:
         sets = {
             name: ds
@@ -154,14 +196,55 @@ def load_pool(
         offsets=offsets,
         image_keys=image_keys,
         sizes={name: len(ds) for name, ds in sets.items()},
+        rows=rows,
     )
+
+
+PAIRS_ARRAYS = ("sources", "state_source", "state_index", "action_source", "action_index")
+
+
+def pairs_info(path: str) -> dict:
+    """What an augmentation pairs file was made from: {"sources", "rows" (source -> its
+    feature rows), "epsilon"} ("rows" and "epsilon" None in files written before they were
+    recorded). A file that is not a pairs archive is refused by name."""
+    with open_npz(path, "augmentation pairs") as z:
+        for key in PAIRS_ARRAYS:
+            npz_array(z, path, key)
+        info = {"sources": [str(s) for s in z["sources"]], "rows": None, "epsilon": None}
+        if "rows" in z:
+            rows = npz_array(z, path, "rows").tolist()
+            if len(rows) != len(info["sources"]):
+                raise DatasetError(f"{path}: array 'rows' has {len(rows)} entries, 'sources' "
+                                   f"{len(info['sources'])}")  # fmt: skip
+            info["rows"] = dict(zip(info["sources"], rows, strict=True))
+            info["epsilon"] = float(npz_array(z, path, "epsilon"))
+    return info
+
+
+def check_pairs(path: str, rows: dict[str, int], epsilon: float | None = None) -> None:
+    """Refuse pairs of another feature set (their sources' row counts are not the data's
+    `rows`) or, when `epsilon` is given, of another epsilon; naming file, key and value."""
+    info = pairs_info(path)
+    for source, n in (info["rows"] or {}).items():
+        if source in rows and rows[source] != n:
+            raise DatasetError(
+                f"{path}: pairs of another feature set: made from {n} {source} rows, the "
+                f"{source} data has {rows[source]} (rerun augment on this data)"
+            )
+    if epsilon is not None and info["epsilon"] is not None:
+        if not np.isclose(info["epsilon"], epsilon, rtol=0, atol=1e-9):
+            raise DatasetError(
+                f"{path}: pairs made with epsilon {info['epsilon']}, this job's epsilon "
+                f"is {epsilon}"
+            )
 
 
 def augmented_rows(pool: Pool, pairs_path: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(state rows, action rows) of the augmentation pairs whose sources are in the pool."""
     if pairs_path is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    with np.load(pairs_path) as z:
+    check_pairs(pairs_path, pool.rows)
+    with open_npz(pairs_path, "augmentation pairs") as z:
         names = [str(s) for s in z["sources"]]
         keep = np.isin(z["state_source"], [names.index(s) for s in pool.offsets if s in names])
         keep &= np.isin(z["action_source"], [names.index(s) for s in pool.offsets if s in names])
@@ -213,3 +296,36 @@ def expert_share_batches(
     for _ in range(steps):
         picks = rng.choice(experts, n_expert), rng.choice(others, batch_size - n_expert)
         yield "all", np.concatenate(picks)
+
+
+CHECKPOINT_KEYS = ("kind", "meta", "state_dict", "normalizer")
+
+
+def read_checkpoint(path: str, kind: str, task: str | None = None, obs: str | None = None):
+    """A rise checkpoint as a dict, loaded without running code (`weights_only=True`: a
+    pickle that would call anything is refused); DatasetError naming the file and the key if
+    it is unreadable, truncated, not of `kind`, or of another `task` / observation mode."""
+    input_file(path, f"{kind} checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1]
+        raise DatasetError(
+            f"{path}: refused: not a plain checkpoint of tensors and numbers; loading it "
+            f"would run code ({first})"
+        ) from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError... by format
+        raise DatasetError(
+            f"{path}: cannot read as a checkpoint (truncated or not a torch file): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
+        raise DatasetError(f"{path}: not a rise checkpoint (needs keys {CHECKPOINT_KEYS})")
+    if ckpt["kind"] != kind:
+        raise DatasetError(f"{path}: key 'kind' is {ckpt['kind']!r}, expected {kind!r}")
+    for key, want in (("task", task), ("obs", obs)):
+        if want is not None and ckpt["meta"].get(key) != want:
+            raise DatasetError(
+                f"{path}: key 'meta.{key}' is {ckpt['meta'].get(key)!r}, this job's is {want!r}"
+            )
+    return ckpt
