@@ -32,7 +32,10 @@ for _key in (*rise.config.SECTIONS, "scales", "data_seed", "device"):
 SCALE = config["scale"]
 OBS = config["obs"]
 RISE = f"rise {{}} --params {PARAMS} --scale {SCALE}"  # rule command prefix
-GPUS = 0 if config["device"] == "cpu" else 1  # per torch job, for a cluster profile
+# GPUs per torch job (embed, train, evaluate, rollout), which a cluster profile turns into
+# Slurm's --gpus: one at `scale: paper` unless `device: cpu`; the smoke and cpu presets run
+# on CPUs and ask for none (a GPU request would also hold them in a GPU queue).
+GPUS = 1 if SCALE == "paper" and config["device"] != "cpu" else 0
 
 
 def hp(section):
