@@ -25,6 +25,7 @@ import numpy as np
 from rise.atomic import atomic_path
 from rise.data import DatasetError, demo_names, read_dataset
 from rise.rollout import ATTR as ROLLOUT_ATTR
+from rise.rollout import recording, require, success_label
 from rise.tasks import EXPERT, failures_source
 
 ATTR = "rise_relabel"
@@ -49,22 +50,18 @@ def _check_rollouts(task: str, round_: int, files: list[str], layout: dict, acti
     checked = []
     for path in files:
         with _open(path) as f:
-            if "data" not in f or ROLLOUT_ATTR not in f["data"].attrs:
-                raise DatasetError(
-                    f"{path}: no data.attrs[{ROLLOUT_ATTR!r}] (not a recorded rollout)"
-                )
-            info = json.loads(f["data"].attrs[ROLLOUT_ATTR])
+            info = recording(f, path, ("task", "round"))
             for key, want in (("task", task), ("round", round_)):
                 if info.get(key) != want:
                     raise DatasetError(
                         f"{path}: {ROLLOUT_ATTR}[{key!r}] is {info.get(key)!r}, relabeling "
                         f"round {round_} of task {task} needs {want!r}"
                     )
+            require(info, path, ("policy_sha256",))  # each added demo's origin names it
             demos = []
             for name in demo_names(f, path):
                 demo = f["data"][name]
-                if "success" not in demo.attrs:
-                    raise DatasetError(f"{path}: {name} has no 'success' attribute (label it)")
+                success = success_label(demo, path)
                 if "actions" not in demo or len(demo["actions"]) == 0:
                     raise DatasetError(f"{path}: {name} is empty (0 actions)")
                 if "obs" not in demo:
@@ -88,7 +85,7 @@ def _check_rollouts(task: str, round_: int, files: list[str], layout: dict, acti
                         f"{path}: {name}/actions are {demo['actions'].shape[1:]}, the data's "
                         f"are ({action_dim},)"
                     )
-                demos.append((name, bool(demo.attrs["success"])))
+                demos.append((name, success))
         # arrays: lengths, NaN, dtypes, as every stage checks them on reading
         images = [k for k, (shape, _) in layout.items() if len(shape) == 3]
         read_dataset(path, [k for k in layout if k not in images], images, require=ARRAYS)

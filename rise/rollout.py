@@ -27,6 +27,42 @@ from rise.tasks import get
 ATTR = "rise_rollout"
 
 
+def require(info: dict, path, keys) -> dict:
+    """`info` (a rollout record) if it has every one of `keys`, else DatasetError naming it."""
+    missing = [k for k in keys if k not in info]
+    if missing:
+        raise DatasetError(f"{path}: data.attrs[{ATTR!r}] has no {missing[0]!r}")
+    return info
+
+
+def recording(f: h5py.File, path, keys) -> dict:
+    """A recorded file's `rise_rollout` record with at least `keys`; DatasetError naming
+    file and key if it is missing, not a JSON object or lacks one of them."""
+    if "data" not in f or ATTR not in f["data"].attrs:
+        raise DatasetError(f"{path}: no data.attrs[{ATTR!r}] (not a recorded rollout)")
+    try:
+        info = json.loads(f["data"].attrs[ATTR])
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: data.attrs[{ATTR!r}] is not JSON: {exc}") from None
+    if not isinstance(info, dict):
+        raise DatasetError(f"{path}: data.attrs[{ATTR!r}] is not a JSON object")
+    return require(info, path, keys)
+
+
+def success_label(demo: h5py.Group, path) -> bool:
+    """A recorded episode's `success` label: true/false or 1/0; DatasetError naming file,
+    episode and value for a missing or other label (a string "no" is not a failure)."""
+    name = demo.name.rsplit("/", 1)[-1]
+    if "success" not in demo.attrs:
+        raise DatasetError(f"{path}: {name} has no 'success' attribute (label it)")
+    label = demo.attrs["success"]
+    if not (isinstance(label, (bool, np.bool_, int, np.integer)) and label in (0, 1)):
+        raise DatasetError(
+            f"{path}: {name} attrs success={label!r}: a label is true / false (or 1 / 0)"
+        )
+    return bool(label)
+
+
 class ServedController:
     """obs -> action through a policy server: a new chunk every `n_action_steps` steps from
     the last `n_obs_steps` observations, as `evaluate` plans."""
@@ -92,15 +128,11 @@ def evaluate_recorded(*, files: list[str], out: str, episodes_out: str) -> dict:
         except OSError as exc:
             raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from None
         with f:
-            if "data" not in f or ATTR not in f["data"].attrs:
-                raise DatasetError(f"{path}: no data.attrs[{ATTR!r}] (not a recorded rollout)")
-            infos.append(json.loads(f["data"].attrs[ATTR]))
+            infos.append(recording(f, path, ("task", "region", "policy_sha256")))
             for name in demo_names(f, path):
                 demo = f["data"][name]
-                if "success" not in demo.attrs:
-                    raise DatasetError(f"{path}: {name} has no 'success' attribute (label it)")
                 record = {"episode": len(records), "file": path, "demo": name,
-                          "success": bool(demo.attrs["success"]),
+                          "success": success_label(demo, path),
                           "steps": int(len(demo["actions"]))}  # fmt: skip
                 if "obs/object" in demo and "next_obs/object" in demo:  # where it left the object
                     record["init_object"] = np.round(demo["obs/object"][0], 4).tolist()

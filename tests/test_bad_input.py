@@ -323,14 +323,14 @@ def _(ctx):
 # --- recorded rollouts: `rise evaluate --recorded` -----------------------------------------
 
 
-def recorded(ctx, labels, task=TASK):
+def recorded(ctx, labels, record=None):
     """The expert data as a robot's recorded rollouts, one `success` label per episode
-    (None: unlabelled)."""
+    (None: unlabelled), `record` its data.attrs['rise_rollout'] (default: a valid one)."""
     ds = read_dataset(ctx.good.expert, ["eef_pos"])
-    info = {"task": task, "region": "eval", "seed": 0, "round": 0, "policy_sha256": "0"}
+    info = {"task": TASK, "region": "eval", "seed": 0, "round": 0, "policy_sha256": "0"}
     shutil.copy(ctx.good.expert, ctx.bad)
     with h5py.File(ctx.bad, "a") as f:
-        f["data"].attrs[ROLLOUT_ATTR] = json.dumps(info)
+        f["data"].attrs[ROLLOUT_ATTR] = json.dumps(info) if record is None else record
         for name, label in zip(ds.demos, labels, strict=True):
             if label is not None:
                 f["data"][name].attrs["success"] = label
@@ -341,6 +341,22 @@ def recorded(ctx, labels, task=TASK):
 @case("rollouts-without-success-labels", "{bad}: demo_1 has no 'success' attribute (label it)")
 def _(ctx):
     return recorded(ctx, [True, None])
+
+
+@case("rollouts-label-not-boolean", "{bad}: demo_1 attrs success='no': a label is true / false "
+      "(or 1 / 0)")  # fmt: skip
+def _(ctx):
+    return recorded(ctx, [True, "no"])  # bool("no") would count it a success
+
+
+@case("rollouts-record-not-json", "{bad}: data.attrs['rise_rollout'] is not JSON")
+def _(ctx):
+    return recorded(ctx, [True, False], record="{task: oops")
+
+
+@case("rollouts-record-without-task", "{bad}: data.attrs['rise_rollout'] has no 'task'")
+def _(ctx):
+    return recorded(ctx, [True, False], record=json.dumps({"region": "eval"}))
 
 
 @case("rollouts-not-recorded", "{good.expert}: no data.attrs['rise_rollout'] (not a recorded "
