@@ -4,6 +4,15 @@
 configfile: "params.yaml"
 
 
+from rise.snakemake_lock import clear_stale_lock, record_owner
+
+clear_stale_lock()  # a `kill -9`ed run's lock: the same command goes on (rise/snakemake_lock.py)
+
+
+onstart:
+    record_owner()
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/features.smk"
