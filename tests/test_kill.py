@@ -4,6 +4,7 @@ uninterrupted run on one core, and no finished job redone; the same for `dvc rep
 artifacts equal Snakemake's (issue 17, parts 2 and 3)."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -82,3 +83,23 @@ def test_kill_9_dvc_repro_then_the_same_command_gives_snakemakes_artifacts(tmp_p
     kill_when(["dvc", "repro", "table1"], root, "models/*/*/*/seed0")
     run(["dvc", "repro", "table1"], root)
     same_artifacts(root, reference)
+
+
+def test_only_the_lock_of_a_killed_run_on_this_host_is_removed(tmp_path, monkeypatch):
+    from rise import snakemake_lock as lock
+
+    monkeypatch.chdir(tmp_path)
+    lock.LOCKS.mkdir(parents=True)
+    lock.record_owner()  # this process: alive
+    (lock.LOCKS / "0.output.lock").write_text("models/x.pt\n")
+    assert not lock.clear_stale_lock() and any(lock.LOCKS.iterdir())
+    owner = json.loads(lock.OWNER.read_text())
+    lock.OWNER.write_text(json.dumps({**owner, "host": "elsewhere", "pid": 2**22 + 1}))
+    assert not lock.clear_stale_lock()  # another host's run: not ours to judge
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock.OWNER.write_text(json.dumps({**owner, "pid": dead.pid}))
+    assert lock.clear_stale_lock() and not any(lock.LOCKS.iterdir())
+    lock.OWNER.write_text(json.dumps({**owner, "started": "1"}))  # a reused pid: ours
+    (lock.LOCKS / "0.output.lock").write_text("models/x.pt\n")
+    assert lock.clear_stale_lock()
