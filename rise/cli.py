@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from rise.atomic import OutputError, check_writable
 from rise.config import ConfigError, load, section
 from rise.data import DatasetError
 from rise.methods import METHODS
@@ -579,10 +580,16 @@ def main(argv=None) -> int:
             args.scale = load(args.params)["scale"]
         if hasattr(args, "device"):
             args.device = _device(args)
+        for name in ("out", "curve"):  # a read-only output folder: before any work
+            if isinstance(getattr(args, name, None), str):
+                check_writable(getattr(args, name))
         result = args.func(args)
     except (ConfigError, DatasetError) as exc:
         print(f"rise {args.stage}: error: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"rise {args.stage}: error: {exc.strerror}", file=sys.stderr)
+        return 1
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return 0

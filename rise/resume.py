@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from rise.atomic import atomic_path
+from rise.atomic import save_torch
 
 KIND = "resume"
 
@@ -66,8 +66,7 @@ class Resumable:
             "torch_rng": torch.get_rng_state(),
             "parts": {name: part.state_dict() for name, part in self.parts.items()},
         }
-        with atomic_path(str(self.path)) as tmp:
-            torch.save(state, tmp)
+        save_torch(self.path, state)
 
     def finish(self) -> None:
         """The output is written: the resume file has served."""

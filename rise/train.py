@@ -22,7 +22,7 @@ from rise.algos.diffusion_policy import DiffusionPolicy
 from rise.algos.ilid import StateClassifier, select_rows
 from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
-from rise.atomic import atomic_path, write_text
+from rise.atomic import save_torch, write_text
 from rise.config import ConfigError
 from rise.nets import ObsEncoder, adam, resolve_device
 from rise.pool import (
@@ -84,16 +84,15 @@ def load_checkpoint(path: str, kind: str, device: torch.device | str = "cpu"):
 
 
 def _save(path: str, kind: str, model, meta: dict, norm: Normalizer) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "kind": kind,
-                "meta": meta,
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "normalizer": norm.stats,
-            },
-            tmp,
-        )
+    save_torch(
+        path,
+        {
+            "kind": kind,
+            "meta": meta,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "normalizer": norm.stats,
+        },
+    )
 
 
 def _write_curve(path: str, rows: list[dict]) -> None:
