@@ -275,6 +275,7 @@ def cmd_evaluate(args):
 def cmd_serve(args):
     import logging
     import os
+    import signal
 
     from rise.serve import make_server
 
@@ -285,6 +286,9 @@ def cmd_serve(args):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     server = make_server(**_planner_args(args), host=args.host, port=args.port)
     host, port = server.socket.getsockname()[:2]
+    # Ctrl-C / SIGINT stops it even when started from a background shell, which leaves
+    # SIGINT ignored (and Python then keeps it ignored): `rise rollout` stops it so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"rise serve: {args.policy} on ws://{host}:{port} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
