@@ -147,7 +147,8 @@ def test_expert_and_eval_regions_are_disjoint(env):
     assert not eval_in_expert_box.any()
     gaps = np.linalg.norm(expert[:, None, :2] - evals[None, :, :2], axis=-1)
     assert gaps.min() > 0.15  # clearly apart, not just touching
-    assert np.ptp(evals[:, 2]) > 2 * np.ptp(expert[:, 2])  # eval yaws are wider
+    # a gap in position only (the paper's Fig 2): eval yaws are the expert's
+    assert np.all((evals[:, 2] >= low[2]) & (evals[:, 2] <= high[2]))
     # play covers the whole table and every heading, and never overlaps the block
     assert np.ptp(play[:, 0]) > 0.3 and np.ptp(play[:, 1]) > 0.3 and np.ptp(play[:, 2]) > 3
     assert all(env.clears_block(x, y) for x, y, _ in play)

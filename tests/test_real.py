@@ -66,7 +66,7 @@ def test_real_tasks_come_from_import_and_stay_out_of_table1(tmp_path, params):
         validate({**params, "tasks": ["lampshade"]})
 
 
-def test_snakemake_table1_real_from_a_hand_made_recorded_file(tmp_path):
+def test_snakemake_table1_real_from_a_hand_made_recorded_file(tmp_path, params):
     root = copy_repo(tmp_path, scale="smoke", seeds=[0, 1], methods=["BC", "RISE"])
     recorded = P.rollouts("lampshade", "lowdim", 0, "bc", 0)
     record(root / recorded, [True, False, True], seed=0)
@@ -87,7 +87,8 @@ def test_snakemake_table1_real_from_a_hand_made_recorded_file(tmp_path):
     cells = json.loads((root / P.TABLE1_REAL_JSON).read_text())
     assert cells["lampshade"]["BC"]["missing"] == [needed]
     assert cells["one_leg"]["RISE"]["missing"] == [
-        P.rollouts("one_leg", "lowdim", 0, "rise_lam0.1_eps0.15", s) for s in (0, 1)
+        P.rollouts("one_leg", "lowdim", 0, f"rise_lam{params['lambda']}_eps{params['epsilon']}", s)
+        for s in (0, 1)
     ]
     assert (root / recorded).stat().st_mtime_ns == stamp  # a recording is never rebuilt
     record(root / needed, [False, False], seed=1)  # the robot records the next one

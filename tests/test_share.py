@@ -238,7 +238,8 @@ def test_partial_pull_reruns_only_what_is_missing(remote, user_a, tmp_path):
     b = clone(user_a, tmp_path / "b", remote)
     run(["rise", "pull", f"critic_{TASK}_aug@0"], b)
     assert not (b / "results").exists()
-    critic = b / f"models/{TASK}/lowdim/critic-eps0.15/seed0/critic.pt"
+    eps = yaml.safe_load((b / "params.yaml").read_text())["epsilon"]
+    critic = b / f"models/{TASK}/lowdim/critic-eps{eps}/seed0/critic.pt"
     before = critic.stat().st_mtime_ns
     counts = job_counts(run(["snakemake", "results/table1.csv"], b))  # run for real
     assert counts == {"train_policy": 2, "evaluate": 2, "table1": 1}
@@ -257,7 +258,8 @@ def locked_files(root: Path) -> dict[str, str]:
 def test_corrupted_or_deleted_object_is_refused_by_name(remote, user_a, tmp_path):
     client = remote.client
     files = locked_files(user_a)
-    corrupt = f"models/{TASK}/lowdim/critic-eps0.15/seed0/critic.pt"
+    eps = yaml.safe_load((user_a / "params.yaml").read_text())["epsilon"]
+    corrupt = f"models/{TASK}/lowdim/critic-eps{eps}/seed0/critic.pt"
     deleted = f"models/{TASK}/lowdim/bc/seed0/policy.pt"
     keys = {p: f"{PREFIX}/files/md5/{files[p][:2]}/{files[p][2:]}" for p in (corrupt, deleted)}
     saved = {p: client.get_object(Bucket=BUCKET, Key=k)["Body"].read() for p, k in keys.items()}

@@ -46,7 +46,9 @@ def test_snakemake_every_table1_row_end_to_end(tmp_path):
     df, cells = check_table(root, cfg["tasks"], seeds=1)
     assert list(df["data_type"]) == [T.get(t).data_type for t in cfg["tasks"]]
     assert df["data_type"].is_monotonic_increasing  # coverage rows, then suboptimal
-    assert cells["mini_square_peg"]["RISE"]["variant"] == "rise_lam0.1_eps0.15"
+    assert cells["mini_square_peg"]["RISE"]["variant"] == (
+        f"rise_lam{cfg['lambda']}_eps{cfg['epsilon']}"
+    )
     assert cells["mini_square_peg_suboptimal"]["RISE"]["variant"] == "rise_lam0.001_eps0.0"
     # square-hook learns from square-peg's play data: collected once, under its owner
     assert (root / "data/mini_square_peg/lowdim/play.hdf5").is_file()
@@ -78,7 +80,8 @@ def test_snakemake_image_end_to_end(tmp_path):
     run(["snakemake", "results/table1.csv"], root)
     check_table(root, ["mini_square_peg"], seeds=1, methods=methods)
     assert "ILID: " in (root / "logs/policy/mini_square_peg_image_ilid_seed0.log").read_text()
-    stats = json.loads((root / "augment/mini_square_peg/image/eps0.15/stats.json").read_text())
+    eps = yaml.safe_load((root / "params.yaml").read_text())["epsilon"]
+    stats = json.loads((root / f"augment/mini_square_peg/image/eps{eps}/stats.json").read_text())
     assert stats["features"] == {
         "cameras": ["agentview_image", "eye_in_hand_image"],
         "features": "dinov2-vits14",
@@ -155,7 +158,8 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
     out = run(["dvc", "exp", "run", "-S", "lambda=0.01"], root)
     assert ran_stages(out) == LAMBDA_STAGES
     after = json.loads((root / "results/table1.json").read_text())
-    assert after["mini_square_hook"]["RISE"]["variant"] == "rise_lam0.01_eps0.15"
+    eps = yaml.safe_load((root / "params.yaml").read_text())["epsilon"]
+    assert after["mini_square_hook"]["RISE"]["variant"] == f"rise_lam0.01_eps{eps}"
     assert before != after
     shown = run(["dvc", "exp", "show", "--json"], root)
     text = json.dumps(json.loads(shown[shown.index("[") :]))

@@ -13,9 +13,10 @@ Initial-state regions (piece centre x, y and yaw; the block is at the origin, it
 pointing to +y):
   expert  a 6 x 4 cm patch on the -y side, yaw within +-15 degrees (a quarter turn from the
           slot's);
-  eval    a band on the +y side, yaw within +-60 degrees: never visited by expert demos;
-  valid   a band on the +x side, as far from the expert's: settings are chosen there (never
-          on the eval region);
+  eval    a band on the +y side, yaw within +-15 degrees as the expert's: never visited by
+          expert demos (a gap in position only, as the paper's Fig 2);
+  valid   a band on the +x side, as far from the expert's, yaw as the expert's: settings
+          are chosen there (never on the eval region);
   play    anywhere on the reachable table with any yaw, as long as the piece clears the block.
 
 MiniPieceAssemblyTip: the same scene, but the piece starts on its side (standing on the
@@ -25,8 +26,8 @@ can be picked: a push high on the stem topples it about the crossbar's bottom ed
 lands flat on one face or the other with its stem along the push (the piece's friction of 1
 makes it tip rather than slide; a push low down slides it). Its regions: expert a 6 x 3 cm
 patch on the -y side with the normal within +-15 degrees of the x axis (it topples sideways);
-eval a band on the +y side, any heading; valid a band on the +x side, any heading; play
-anywhere that leaves room to topple it.
+eval a band on the +y side and valid a band on the +x side, both with the expert's headings
+(a gap in position only); play anywhere that leaves room to topple it.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ class MiniPieceAssembly(MiniEnv):
     # (x, y, yaw) boxes; play additionally rejects poses that overlap the block.
     REGIONS = {
         "expert": (np.array([-0.03, -0.17, -np.pi / 12]), np.array([0.03, -0.13, np.pi / 12])),
-        "eval": (np.array([-0.12, 0.13, -np.pi / 3]), np.array([0.12, 0.17, np.pi / 3])),
-        "valid": (np.array([0.10, -0.06, -np.pi / 3]), np.array([0.15, 0.06, np.pi / 3])),
+        "eval": (np.array([-0.12, 0.13, -np.pi / 12]), np.array([0.12, 0.17, np.pi / 12])),
+        "valid": (np.array([0.10, -0.06, -np.pi / 12]), np.array([0.15, 0.06, np.pi / 12])),
         "play": (np.array([-0.18, -0.18, -np.pi]), np.array([0.18, 0.18, np.pi])),
     }
 
@@ -487,8 +488,8 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
     # (x, y, face-normal heading) boxes of the piece standing on its side.
     REGIONS = {
         "expert": (np.array([-0.03, -0.165, -np.pi / 12]), np.array([0.03, -0.135, np.pi / 12])),
-        "eval": (np.array([-0.12, 0.13, -np.pi / 2]), np.array([0.12, 0.16, np.pi / 2])),
-        "valid": (np.array([0.12, -0.06, -np.pi / 2]), np.array([0.16, 0.06, np.pi / 2])),
+        "eval": (np.array([-0.12, 0.13, -np.pi / 12]), np.array([0.12, 0.16, np.pi / 12])),
+        "valid": (np.array([0.12, -0.06, -np.pi / 12]), np.array([0.16, 0.06, np.pi / 12])),
         "play": (np.array([-0.17, -0.17, -np.pi / 2]), np.array([0.17, 0.17, np.pi / 2])),
     }
     PUSH_Z = 0.05  # eef height pushing the stem (fingertips at 3.8 cm on a 5.2 cm piece)

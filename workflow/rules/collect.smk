@@ -8,6 +8,8 @@ rule collect:
         seed=config["data_seed"],
     log:
         "logs/collect/{task}_{obs}_{source}.log",
+    benchmark:
+        "benchmarks/collect/{task}_{obs}_{source}.tsv",
     threads: 1
     resources:
         mem_mb=2000,

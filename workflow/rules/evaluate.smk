@@ -11,6 +11,8 @@ rule evaluate:
         critic=lambda w, input: f"--critic {input.critic}" if "critic" in input.keys() else "",
     log:
         "logs/evaluate/{task}_{obs}_{variant}_seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/{task}_{obs}_{variant}_seed{seed}.tsv",
     threads: 1
     resources:
         mem_mb=4000,

@@ -18,6 +18,8 @@ for suffix, lineage in LAYOUTS.items():
             data=lambda w, input: data_args(input),
         log:
             f"logs/embed/{{task}}_{{obs}}{at}.log",
+        benchmark:
+            f"benchmarks/embed/{{task}}_{{obs}}{at}.tsv",
         threads: 2
         resources:
             mem_mb=8000,
@@ -53,6 +55,8 @@ for suffix, lineage in LAYOUTS.items():
             hp=lambda w: hp("augment"),
         log:
             f"logs/augment/{{task}}_{{obs}}_eps{{eps}}{at}.log",
+        benchmark:
+            f"benchmarks/augment/{{task}}_{{obs}}_eps{{eps}}{at}.tsv",
         threads: 1
         resources:
             mem_mb=4000,

@@ -25,6 +25,8 @@ for suffix, lineage in LAYOUTS.items():
             fraction=lambda w: fraction_arg(P.parse_critic_tag(w.tag)),
         log:
             f"logs/critic/{{task}}_{{obs}}_{{tag}}_seed{{seed}}{at}.log",
+        benchmark:
+            f"benchmarks/critic/{{task}}_{{obs}}_{{tag}}_seed{{seed}}{at}.tsv",
         threads: 1
         resources:
             mem_mb=6000,
@@ -57,6 +59,8 @@ for suffix, lineage in LAYOUTS.items():
             args=policy_args,
         log:
             f"logs/policy/{{task}}_{{obs}}_{{variant}}_seed{{seed}}{at}.log",
+        benchmark:
+            f"benchmarks/policy/{{task}}_{{obs}}_{{variant}}_seed{{seed}}{at}.tsv",
         threads: 1
         resources:
             mem_mb=6000,
