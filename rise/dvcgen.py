@@ -77,11 +77,17 @@ def _augment(base: list[str], feats: str, eps: str, pairs: str, stats: str, **ex
     )
 
 
-def _critic(base: list[str], data: dict, pairs: str | None, ckpt: str, curve: str, **extra):
-    args = ["--pairs", pairs] if pairs else []
+def _pairs_args(pairs: tuple[str, str]) -> list[str]:
+    """`--pairs FILE --epsilon EPS`: the job checks the file was made with that epsilon."""
+    return ["--pairs", pairs[0], "--epsilon", pairs[1]]
+
+
+def _critic(base, data: dict, pairs: tuple[str, str] | None, ckpt: str, curve: str, **extra):
+    """An IQL critic; `pairs` = (augmentation pairs file, its epsilon) or None."""
+    args = _pairs_args(pairs) if pairs else []
     return _stage(
         base + _data_args(data) + [*args, "--seed", SEEDS, "--out", ckpt, "--curve", curve],
-        ["rise/train.py", "rise/algos/iql.py", *data.values()] + ([pairs] if pairs else []),
+        ["rise/train.py", "rise/algos/iql.py", *data.values()] + ([pairs[0]] if pairs else []),
         ["critic", "scales"],
         [ckpt],
         plots=[{curve: {"x": "step", "y": "q_loss", "cache": True}}],
@@ -89,12 +95,13 @@ def _critic(base: list[str], data: dict, pairs: str | None, ckpt: str, curve: st
     )
 
 
-def _policy(base, m, data: dict, pairs: str, critic: str, lam: str, ckpt: str, curve: str, **extra):
-    """A method's policy: its data (expert only for BC), pairs, critic and lambda."""
+def _policy(base, m, data: dict, pairs: tuple, critic: str, lam: str, ckpt, curve, **extra):
+    """A method's policy: its data (expert only for BC), pairs (file, epsilon), critic and
+    lambda."""
     used = data if m.nonexpert else {T.EXPERT: data[T.EXPERT]}
     args, deps = _data_args(used), list(used.values())
     if m.augment:
-        args, deps = args + ["--pairs", pairs], deps + [pairs]
+        args, deps = args + _pairs_args(pairs), deps + [pairs[0]]
     if m.critic:
         args, deps = args + ["--critic", critic], deps + [critic]
     if m.lipschitz:
@@ -155,7 +162,7 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
             out[f"critic_{task}_{'aug' if aug else 'noaug'}"] = _critic(
                 _base("train-critic", params_file, task),
                 data,
-                pairs if aug else None,
+                (pairs, eps) if aug else None,
                 ckpt,
                 curve,
                 matrix=seeds,
@@ -168,7 +175,7 @@ def stages(cfg: dict, params_file: str = "params.yaml") -> dict:
                 _base("train-policy", params_file, task),
                 m,
                 data,
-                pairs,
+                (pairs, eps),
                 critic,
                 lam,
                 ckpt,
@@ -283,7 +290,7 @@ def _rounds(cfg: dict, params_file: str) -> dict:
                 out[f"critic_{name}_round{r}"] = _critic(
                     _base("train-critic", params_file, task),
                     data,
-                    pairs if m.augment else None,
+                    (pairs, eps) if m.augment else None,
                     critic,
                     P.round_critic_curve(*lineage, critic_tag),
                     matrix=seeds,
@@ -292,7 +299,7 @@ def _rounds(cfg: dict, params_file: str) -> dict:
                 _base("train-policy", params_file, task),
                 m,
                 data,
-                pairs,
+                (pairs, eps),
                 critic,
                 lam,
                 P.round_policy(*lineage),

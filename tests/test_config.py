@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from workflow_helpers import copy_repo, run
 
 from rise.cli import main
 from rise.config import ConfigError, load, task_epsilon, task_lambda, validate
@@ -94,6 +95,29 @@ def test_dvc_yaml_is_generated_from_params():
         text=True,
     )
     assert out.returncode == 0, out.stderr
+
+
+def pairs_and_epsilons(commands: list[str]) -> list[tuple[str, str]]:
+    """(the eps<E> folder of each --pairs file, the --epsilon given with it)."""
+    found = []
+    for cmd in commands:
+        if "--pairs" in cmd:
+            pairs = re.search(r"--pairs \S*/eps([^/\s]+)/pairs\.npz", cmd)
+            given = re.search(r"--epsilon (\S+)", cmd)
+            found.append((pairs.group(1), given.group(1) if given else None))
+    return found
+
+
+def test_every_pairs_file_is_passed_with_its_epsilon(tmp_path):
+    """Training jobs get `--epsilon` with `--pairs`, so a pairs file of another epsilon is
+    refused by name (tests/test_bad_input.py) under both drivers."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    dvc = pairs_and_epsilons([stage["cmd"] for stage in stages.values()])
+    assert dvc and all(eps == given for eps, given in dvc), dvc
+    root = copy_repo(tmp_path, scale="smoke")
+    out = run(["snakemake", "-n", "-p", "results/table1.csv", "results/table2.csv"], root)
+    shell = pairs_and_epsilons(out.splitlines())
+    assert shell and all(eps == given for eps, given in shell), shell
 
 
 @pytest.mark.parametrize(

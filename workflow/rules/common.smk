@@ -97,6 +97,11 @@ def pairs_of(w, eps):
     return P.pairs(w.task, w.obs, eps)
 
 
+def pairs_arg(input, knobs):
+    """`--pairs FILE --epsilon EPS`: the job checks the file was made with that epsilon."""
+    return f"--pairs {input.pairs} --epsilon {knobs['eps']}"
+
+
 def data_args(input):
     """`--data SOURCE=FILE ...` of the datasets among a rule's named inputs."""
     return " ".join(f"{k}={v}" for k, v in input.items() if k not in ("pairs", "critic"))
@@ -147,7 +152,10 @@ def policy_hp(w):
 def policy_args(w, input):
     method, knobs = parse_variant(w.variant)
     args = [f"--method {method.name}", f"--data {data_args(input)}"]
-    args += [f"--{key} {input[key]}" for key in ("pairs", "critic") if key in input.keys()]
+    if "pairs" in input.keys():
+        args.append(pairs_arg(input, knobs))
+    if "critic" in input.keys():
+        args.append(f"--critic {input.critic}")
     if method.lipschitz:
         args.append(f"--lam {knobs['lam']}")
     args.append(fraction_arg(knobs))

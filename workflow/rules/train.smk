@@ -21,7 +21,9 @@ for suffix, lineage in LAYOUTS.items():
         params:
             hp=lambda w: hp("critic"),
             data=lambda w, input: data_args(input),
-            pairs=lambda w, input: f"--pairs {input.pairs}" if "pairs" in input.keys() else "",
+            pairs=lambda w, input: (
+                pairs_arg(input, P.parse_critic_tag(w.tag)) if "pairs" in input.keys() else ""
+            ),
             fraction=lambda w: fraction_arg(P.parse_critic_tag(w.tag)),
         log:
             f"logs/critic/{{task}}_{{obs}}_{{tag}}_seed{{seed}}{at}.log",
