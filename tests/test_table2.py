@@ -11,7 +11,7 @@ from workflow_helpers import copy_repo, run
 
 from rise import paths as P
 
-TASK, VARIANT = "mini_piece_assembly", "rise_lam0.1_eps0.08"
+TASK, VARIANT = "mini_piece_assembly", "rise_lam0.1_eps0.08"  # the test pins lambda 0.1
 
 
 def episodes(path) -> list[tuple[np.ndarray, dict]]:
@@ -22,7 +22,7 @@ def episodes(path) -> list[tuple[np.ndarray, dict]]:
 
 
 def test_snakemake_table2_serves_records_relabels_and_retrains(tmp_path):
-    root = copy_repo(tmp_path, scale="smoke", seeds=[0])
+    root = copy_repo(tmp_path, scale="smoke", seeds=[0], **{"lambda": 0.1})
     run(["snakemake", "results/table2.csv"], root)
     df = pd.read_csv(root / P.TABLE2)
     assert list(df["round"]) == [0, 1, 2] and (df["rollouts"] == 2).all()

@@ -194,7 +194,9 @@ def test_figures_sweep_knobs_and_reuse_upstream_artifacts(tmp_path):
         "epsilons_mug": [0.05],
         "amounts": [0.5, 1.0],
     }
-    root = copy_repo(tmp_path, scale="smoke", obs="lowdim", seeds=[0], figures=figures)
+    # lambda 0.1, one of the swept values: RISE's own cell is a point of the sweep
+    root = copy_repo(tmp_path, scale="smoke", obs="lowdim", seeds=[0], figures=figures,
+                     **{"lambda": 0.1})  # fmt: skip
     names = ["fig5b_ablation", "fig6_lambda", "fig6_epsilon", "fig7_lambda_epsilon",
              "fig8_epsilon"]  # fmt: skip
     targets = [f"results/{n}.png" for n in names]
