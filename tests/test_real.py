@@ -12,9 +12,10 @@ from workflow_helpers import ROOT, copy_repo, run
 
 from rise import paths as P
 from rise import tasks as T
-from rise.config import ConfigError, validate
+from rise.config import ConfigError, task_epsilon, task_lambda, validate
 from rise.data import DatasetError, write_dataset
 from rise.import_robomimic import import_dataset
+from rise.methods import variant
 from rise.rollout import ATTR
 from rise.serve import observation_shapes
 
@@ -86,9 +87,9 @@ def test_snakemake_table1_real_from_a_hand_made_recorded_file(tmp_path, params):
     assert f"- lampshade BC: {needed}" in md
     cells = json.loads((root / P.TABLE1_REAL_JSON).read_text())
     assert cells["lampshade"]["BC"]["missing"] == [needed]
+    rise = variant("RISE", task_lambda(params, "one_leg"), task_epsilon(params, "one_leg"))
     assert cells["one_leg"]["RISE"]["missing"] == [
-        P.rollouts("one_leg", "lowdim", 0, f"rise_lam{params['lambda']}_eps{params['epsilon']}", s)
-        for s in (0, 1)
+        P.rollouts("one_leg", "lowdim", 0, rise, s) for s in (0, 1)
     ]
     assert (root / recorded).stat().st_mtime_ns == stamp  # a recording is never rebuilt
     record(root / needed, [False, False], seed=1)  # the robot records the next one

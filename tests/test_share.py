@@ -19,11 +19,15 @@ import botocore.session
 import pytest
 import yaml
 from test_workflow import job_counts
-from workflow_helpers import BIN, copy_repo, env, run
+from workflow_helpers import BIN, ROOT, copy_repo, env, run
+
+from rise import paths as P
+from rise.config import load, task_epsilon
 
 BUCKET, PREFIX = "rise", "team"
 KEYS = {"AWS_ACCESS_KEY_ID": "rise-test", "AWS_SECRET_ACCESS_KEY": "rise-test-secret"}
 TASK = "mini_square_peg"
+CRITIC = P.critic(TASK, "lowdim", P.critic_tag(task_epsilon(load(ROOT / "params.yaml"), TASK)), 0)
 # every port `weed mini` opens, so nothing collides with another server on this machine
 PORT_FLAGS = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
               "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port",
@@ -238,8 +242,7 @@ def test_partial_pull_reruns_only_what_is_missing(remote, user_a, tmp_path):
     b = clone(user_a, tmp_path / "b", remote)
     run(["rise", "pull", f"critic_{TASK}_aug@0"], b)
     assert not (b / "results").exists()
-    eps = yaml.safe_load((b / "params.yaml").read_text())["epsilon"]
-    critic = b / f"models/{TASK}/lowdim/critic-eps{eps}/seed0/critic.pt"
+    critic = b / CRITIC
     before = critic.stat().st_mtime_ns
     counts = job_counts(run(["snakemake", "results/table1.csv"], b))  # run for real
     assert counts == {"train_policy": 2, "evaluate": 2, "table1": 1}
@@ -258,8 +261,7 @@ def locked_files(root: Path) -> dict[str, str]:
 def test_corrupted_or_deleted_object_is_refused_by_name(remote, user_a, tmp_path):
     client = remote.client
     files = locked_files(user_a)
-    eps = yaml.safe_load((user_a / "params.yaml").read_text())["epsilon"]
-    corrupt = f"models/{TASK}/lowdim/critic-eps{eps}/seed0/critic.pt"
+    corrupt = CRITIC
     deleted = f"models/{TASK}/lowdim/bc/seed0/policy.pt"
     keys = {p: f"{PREFIX}/files/md5/{files[p][:2]}/{files[p][2:]}" for p in (corrupt, deleted)}
     saved = {p: client.get_object(Bucket=BUCKET, Key=k)["Body"].read() for p, k in keys.items()}

@@ -11,7 +11,10 @@ import pytest
 import yaml
 from workflow_helpers import copy_repo, run
 
+from rise import paths as P
 from rise import tasks as T
+from rise.config import task_epsilon, task_lambda
+from rise.methods import variant
 
 ALL_METHODS = ["BC", "BCU", "ILID", "SQIL", "CQL", "IDQL", "RISE"]
 METHODS = ["BC", "IDQL", "RISE"]  # for the every-row run (CI time); the others run every method
@@ -46,8 +49,9 @@ def test_snakemake_every_table1_row_end_to_end(tmp_path):
     df, cells = check_table(root, cfg["tasks"], seeds=1)
     assert list(df["data_type"]) == [T.get(t).data_type for t in cfg["tasks"]]
     assert df["data_type"].is_monotonic_increasing  # coverage rows, then suboptimal
-    assert cells["mini_square_peg"]["RISE"]["variant"] == (
-        f"rise_lam{cfg['lambda']}_eps{cfg['epsilon']}"
+    peg = "mini_square_peg"
+    assert cells[peg]["RISE"]["variant"] == (
+        variant("RISE", task_lambda(cfg, peg), task_epsilon(cfg, peg))
     )
     assert cells["mini_square_peg_suboptimal"]["RISE"]["variant"] == "rise_lam0.001_eps0.0"
     # square-hook learns from square-peg's play data: collected once, under its owner
@@ -80,8 +84,8 @@ def test_snakemake_image_end_to_end(tmp_path):
     run(["snakemake", "results/table1.csv"], root)
     check_table(root, ["mini_square_peg"], seeds=1, methods=methods)
     assert "ILID: " in (root / "logs/policy/mini_square_peg_image_ilid_seed0.log").read_text()
-    eps = yaml.safe_load((root / "params.yaml").read_text())["epsilon"]
-    stats = json.loads((root / f"augment/mini_square_peg/image/eps{eps}/stats.json").read_text())
+    eps = task_epsilon(yaml.safe_load((root / "params.yaml").read_text()), "mini_square_peg")
+    stats = json.loads((root / P.pair_stats("mini_square_peg", "image", eps)).read_text())
     assert stats["features"] == {
         "cameras": ["agentview_image", "eye_in_hand_image"],
         "features": "dinov2-vits14",
@@ -158,8 +162,8 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
     out = run(["dvc", "exp", "run", "-S", "lambda=0.01"], root)
     assert ran_stages(out) == LAMBDA_STAGES
     after = json.loads((root / "results/table1.json").read_text())
-    eps = yaml.safe_load((root / "params.yaml").read_text())["epsilon"]
-    assert after["mini_square_hook"]["RISE"]["variant"] == f"rise_lam0.01_eps{eps}"
+    eps = task_epsilon(yaml.safe_load((root / "params.yaml").read_text()), "mini_square_hook")
+    assert after["mini_square_hook"]["RISE"]["variant"] == variant("RISE", 0.01, eps)
     assert before != after
     shown = run(["dvc", "exp", "show", "--json"], root)
     text = json.dumps(json.loads(shown[shown.index("[") :]))
