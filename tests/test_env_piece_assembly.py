@@ -81,7 +81,7 @@ def test_success_accepts_the_piece_in_the_slot_either_face_up(flat_env, flip):
     [
         ((0.12, 0.0), 0.0, None),  # flat on the table beside the block
         ((0.0, -0.078), 0.0, None),  # next to the block from the side
-        ((0.008, 0.0), 0.0, "drop"),  # 8 mm off: lands on the block's edge
+        ((0.012, 0.0), 0.0, "drop"),  # 12 mm off (7 mm clearance): lands on the edge
         ((0.0, 0.0), np.pi / 4, "drop"),  # turned 45 degrees: rests on top of the block
         ((0.0, 0.0), np.pi, "drop"),  # stem the wrong way round: rests on top
         ((0.0, 0.0), 0.0, 0.06),  # hovering above the slot, aligned (no physics)
