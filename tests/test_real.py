@@ -91,6 +91,8 @@ def test_snakemake_table1_real_from_a_hand_made_recorded_file(tmp_path, params):
     assert cells["one_leg"]["RISE"]["missing"] == [
         P.rollouts("one_leg", "lowdim", 0, rise, s) for s in (0, 1)
     ]
+    for task, eps in (("lampshade", 0.22), ("cloth_folding", 0.05), ("one_leg", 0.1)):
+        assert f"_eps{eps}/" in cells[task]["RISE"]["missing"][0]  # Table IV's thresholds
     assert (root / recorded).stat().st_mtime_ns == stamp  # a recording is never rebuilt
     record(root / needed, [False, False], seed=1)  # the robot records the next one
     assert "table1_real" in run(["snakemake", "results/table1_real.csv", "-n"], root)
