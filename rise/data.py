@@ -40,8 +40,10 @@ def write_dataset(
     recorded rollout's success label); `attrs` here are the file's (on the data group)."""
     if not episodes:
         raise DatasetError(f"{path}: refusing to write a dataset with no episodes")
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+    # h5py writes through a Python file object, so a full disk is an OSError naming the file
+    # (HDF5's own writer crashes the process on one)
+    with atomic_path(path) as tmp, open(tmp, "w+b") as fobj:
+        with h5py.File(fobj, "w") as f:
             data = f.create_group("data")
             total = 0
             for i, ep in enumerate(episodes):

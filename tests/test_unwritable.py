@@ -54,15 +54,22 @@ def test_a_read_only_output_folder_is_named(expert, read_only, stage):
     assert list(read_only.iterdir()) == []
 
 
-def test_a_full_disk_is_named_and_leaves_no_output(expert, tmp_path):
-    """The file size limit stands in for a full disk: writes past it fail (EFBIG)."""
+@pytest.mark.parametrize("stage", ["collect", "train-critic"])  # an HDF5 and a torch output
+def test_a_full_disk_is_named_and_leaves_no_output(expert, tmp_path, stage):
+    """The file size limit stands in for a full disk: writes past it fail (EFBIG). HDF5's
+    own writer used to crash the process (SIGSEGV) and leave its temporary file."""
 
     def small_files():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
-    out = tmp_path / "critic.pt"
-    done = rise(*critic_job(expert, out), preexec_fn=small_files)
+    if stage == "collect":
+        out = tmp_path / "expert.hdf5"
+        done = rise("collect", *SMOKE, "--source", "expert", "--out", str(out),
+                    preexec_fn=small_files)  # fmt: skip
+    else:
+        out = tmp_path / "critic.pt"
+        done = rise(*critic_job(expert, out), preexec_fn=small_files)
     assert done.returncode == 1, done.stderr
     assert f"error: cannot write {out}" in done.stderr  # or its resume file, <out>.resume
     assert "File too large" in done.stderr and "Traceback" not in done.stderr
