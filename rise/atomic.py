@@ -58,6 +58,17 @@ def check_writable(path: str | Path) -> None:
         raise OutputError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
 
 
+@contextlib.contextmanager
+def atomic_hdf5(path: str | Path):
+    """Yield an h5py.File to fill, written atomically to `path`. HDF5 writes through a Python
+    file object, so a full disk is an OutputError naming the file (HDF5's own writer crashes
+    the process on one and leaves its temporary file)."""
+    import h5py
+
+    with atomic_path(path) as tmp, open(tmp, "w+b") as fobj, h5py.File(fobj, "w") as f:
+        yield f
+
+
 def save_torch(path: str | Path, obj) -> None:
     """torch.save, atomically. Serialised in memory and written by Python, so that a full disk
     is an OSError naming the file (torch's own writer raises a bare RuntimeError)."""

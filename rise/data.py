@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from rise.atomic import atomic_path
+from rise.atomic import atomic_hdf5
 
 
 class DatasetError(ValueError):
@@ -40,39 +40,36 @@ def write_dataset(
     recorded rollout's success label); `attrs` here are the file's (on the data group)."""
     if not episodes:
         raise DatasetError(f"{path}: refusing to write a dataset with no episodes")
-    # h5py writes through a Python file object, so a full disk is an OSError naming the file
-    # (HDF5's own writer crashes the process on one)
-    with atomic_path(path) as tmp, open(tmp, "w+b") as fobj:
-        with h5py.File(fobj, "w") as f:
-            data = f.create_group("data")
-            total = 0
-            for i, ep in enumerate(episodes):
-                n = len(ep["actions"])
-                demo = data.create_group(f"demo_{i}")
-                demo.attrs["num_samples"] = n
-                for key, value in ep.get("attrs", {}).items():
-                    demo.attrs[key] = value
-                for key, value in ep["obs"].items():
-                    value = np.asarray(value)
-                    opts = {"compression": "gzip", "compression_opts": 4} if value.ndim == 4 else {}
-                    demo.create_dataset(f"obs/{key}", data=value[:-1], **opts)
-                    demo.create_dataset(f"next_obs/{key}", data=value[1:], **opts)
-                demo.create_dataset("actions", data=np.asarray(ep["actions"], np.float32))
-                demo.create_dataset("rewards", data=np.asarray(ep["rewards"], np.float32))
-                dones = np.zeros(n, np.int64)
-                dones[-1] = 1
-                demo.create_dataset("dones", data=dones)
-                demo.create_dataset("states", data=np.asarray(ep["states"])[:-1])
-                total += n
-            data.attrs["total"] = total
-            data.attrs["env_args"] = json.dumps(env_args)
-            data.attrs["rise_source"] = source
-            for key, value in (attrs or {}).items():
-                data.attrs[key] = value
-            names = [f"demo_{i}" for i in range(len(episodes))]
-            n_valid = int(round(valid_fraction * len(names)))
-            f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid :], dtype="S"))
-            f.create_dataset("mask/train", data=np.array(names[: len(names) - n_valid], dtype="S"))
+    with atomic_hdf5(path) as f:
+        data = f.create_group("data")
+        total = 0
+        for i, ep in enumerate(episodes):
+            n = len(ep["actions"])
+            demo = data.create_group(f"demo_{i}")
+            demo.attrs["num_samples"] = n
+            for key, value in ep.get("attrs", {}).items():
+                demo.attrs[key] = value
+            for key, value in ep["obs"].items():
+                value = np.asarray(value)
+                opts = {"compression": "gzip", "compression_opts": 4} if value.ndim == 4 else {}
+                demo.create_dataset(f"obs/{key}", data=value[:-1], **opts)
+                demo.create_dataset(f"next_obs/{key}", data=value[1:], **opts)
+            demo.create_dataset("actions", data=np.asarray(ep["actions"], np.float32))
+            demo.create_dataset("rewards", data=np.asarray(ep["rewards"], np.float32))
+            dones = np.zeros(n, np.int64)
+            dones[-1] = 1
+            demo.create_dataset("dones", data=dones)
+            demo.create_dataset("states", data=np.asarray(ep["states"])[:-1])
+            total += n
+        data.attrs["total"] = total
+        data.attrs["env_args"] = json.dumps(env_args)
+        data.attrs["rise_source"] = source
+        for key, value in (attrs or {}).items():
+            data.attrs[key] = value
+        names = [f"demo_{i}" for i in range(len(episodes))]
+        n_valid = int(round(valid_fraction * len(names)))
+        f.create_dataset("mask/valid", data=np.array(names[len(names) - n_valid :], dtype="S"))
+        f.create_dataset("mask/train", data=np.array(names[: len(names) - n_valid], dtype="S"))
 
 
 def input_file(path, what: str) -> str:

@@ -22,7 +22,7 @@ import json
 import h5py
 import numpy as np
 
-from rise.atomic import atomic_path
+from rise.atomic import atomic_hdf5
 from rise.data import DatasetError, demo_names, read_dataset
 from rise.rollout import ATTR as ROLLOUT_ATTR
 from rise.rollout import recording, require, success_label
@@ -116,8 +116,8 @@ def relabel(
     ]
     last = max(int(n.split("_")[1]) for n in names if n.split("_")[1].isdigit())
     added = []
-    with atomic_path(out) as tmp:
-        with _open(data) as src, h5py.File(tmp, "w") as dst:
+    with atomic_hdf5(out) as dst:
+        with _open(data) as src:
             group = dst.create_group("data")
             for key, value in src["data"].attrs.items():
                 group.attrs[key] = value
