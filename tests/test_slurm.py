@@ -116,12 +116,13 @@ def cluster(tmp_path_factory):
     # slurmd -C: this node as Slurm sees it, e.g. "NodeName=vm CPUs=2 ... RealMemory=24105"
     node = dict(re.findall(r"(\w+)=(\S+)", run([exe["slurmd"], "-C"], tmp)))
     ctld_port, slurmd_port, dbd_port, db_port = free_ports(4)
-    ports = dict(dir=tmp, ctld_port=ctld_port, slurmd_port=slurmd_port, dbd_port=dbd_port,
+    # where each daemon lives: the folder and the loopback ports both config files name
+    places = dict(dir=tmp, ctld_port=ctld_port, slurmd_port=slurmd_port, dbd_port=dbd_port,
                  db_port=db_port)  # fmt: skip
     conf = tmp / "slurm.conf"
     conf.write_text(SLURM_CONF.format(host=node["NodeName"], cpus=node["CPUs"],
-                                      mem=node["RealMemory"], **ports))  # fmt: skip
-    (tmp / "slurmdbd.conf").write_text(SLURMDBD_CONF.format(**ports))
+                                      mem=node["RealMemory"], **places))  # fmt: skip
+    (tmp / "slurmdbd.conf").write_text(SLURMDBD_CONF.format(**places))
     (tmp / "slurmdbd.conf").chmod(0o600)  # slurmdbd refuses a readable one (a password)
     run([exe["mariadb-install-db"], "--no-defaults", f"--datadir={tmp}/db", "--user=root",
          "--auth-root-authentication-method=normal", "--skip-test-db"], tmp)  # fmt: skip
