@@ -2,8 +2,8 @@
 one-node cluster on loopback (munged, slurmctld, slurmd by hand, no systemd), one task's
 smoke DAG submitted through `--profile profiles/slurm`, each job checked in `sacct` (slurmdbd
 on a MariaDB server started here too) with its rule's CPUs and memory, and the table compared
-with a local run's bit for bit. Also: the GPU request (Slurm's --gpus) comes with
-`scale: paper` only."""
+with a local run's bit for bit, one job failing once on the way (a lost node) and retried
+by the profile. Also: the GPU request (Slurm's --gpus) comes with `scale: paper` only."""
 
 import getpass
 import os
@@ -234,6 +234,25 @@ def slurm_logs(root: Path) -> dict[str, tuple[str, str]]:
     return found
 
 
+def node_lost_once(tmp_path: Path) -> dict:
+    """The workflow's environment with a `rise` first on PATH that fails the first `rise
+    evaluate` of the run (as a job on a lost node does) and runs the real one otherwise:
+    sbatch exports PATH to the jobs, so the profile's `retries: 1` is what finishes the run."""
+    wrapper = tmp_path / "node-lost" / "rise"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = evaluate ] && mkdir "{tmp_path}/node-lost/failed" 2>/dev/null; then\n'
+        '  echo "the node of this job was lost (tests/test_slurm.py)" >&2; exit 1\n'
+        "fi\n"
+        f'exec "{shutil.which("rise", path=env()["PATH"])}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    e = env()
+    e["PATH"] = f"{wrapper.parent}{os.pathsep}{e['PATH']}"
+    return e
+
+
 def test_smoke_dag_on_slurm_matches_the_local_run(cluster, tmp_path):
     for sub in ("local", "slurm"):
         (tmp_path / sub).mkdir()
@@ -246,8 +265,8 @@ def test_smoke_dag_on_slurm_matches_the_local_run(cluster, tmp_path):
     profile = ["--profile", "profiles/slurm", *FIRST_CHECK]  # status from sacct, as on a lab's
     plan = planned(run(["snakemake", TARGET, "-n", *profile], root))
     start = time.monotonic()
-    out = subprocess.run(["snakemake", TARGET, *profile], cwd=root, env=env(), text=True,
-                         capture_output=True, timeout=1200)  # fmt: skip
+    out = subprocess.run(["snakemake", TARGET, *profile], cwd=root, env=node_lost_once(tmp_path),
+                         text=True, capture_output=True, timeout=1200)  # fmt: skip
     slurm_s = time.monotonic() - start
     assert out.returncode == 0, (
         f"snakemake --profile profiles/slurm failed:\n{out.stderr[-4000:]}\n"
@@ -256,7 +275,7 @@ def test_smoke_dag_on_slurm_matches_the_local_run(cluster, tmp_path):
     )
 
     # every planned job is in sacct, completed, with its rule's CPUs and memory and the
-    # user's account; a failed attempt is allowed once (the profile's `retries: 1`)
+    # user's account; the evaluation that failed was submitted once more (`retries: 1`)
     done, logs = completed_jobs(cluster["sacct"]), slurm_logs(root)
     attempts: dict[tuple[str, str], list[str]] = {}
     for job_id, key in sorted(logs.items(), key=lambda item: int(item[0])):
@@ -276,6 +295,7 @@ def test_smoke_dag_on_slurm_matches_the_local_run(cluster, tmp_path):
         assert int(job["AllocCPUS"]) == want["threads"], (rule, job, want)
         assert job["ReqMem"] == f"{want['mem_mb']}M", (rule, job, want)
         elapsed.append((rule, time_of(job["End"]) - time_of(job["Start"])))
+    assert [(rule, done[i]["State"]) for rule, _, i in retried] == [("evaluate", "FAILED")]
     embed = [done[ids[-1]] for (r, _), ids in attempts.items() if r == "embed"]
     assert [e["AllocCPUS"] for e in embed] == ["2"]  # embed's threads: 2 -> --cpus-per-task=2
     print(
