@@ -1,11 +1,12 @@
 """`kill -9` of the whole `snakemake results/table1.csv` during collection, training and
 evaluation, then the same command again: the same artifacts, bit for bit, as one
-uninterrupted run on one core, and no finished job redone; the same for `dvc repro`, whose
-artifacts equal Snakemake's (issue 17, parts 2 and 3)."""
+uninterrupted run on one core, and no finished job redone; the same for `dvc repro` and for
+a `dvc exp run --queue` worker, whose artifacts equal Snakemake's (issue 17, parts 2 and 3)."""
 
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -55,7 +56,7 @@ def reference(tmp_path_factory):
 
 
 def same_artifacts(root: Path, reference: dict) -> None:
-    assert not list(root.rglob("*.resume"))
+    assert not [p for d in ARTIFACTS for p in (root / d).rglob("*.resume")]
     ours = artifacts(root)
     assert ours.keys() == reference.keys()
     assert [k for k in ours if ours[k] != reference[k]] == []
@@ -74,14 +75,87 @@ def test_kill_9_snakemake_anywhere_then_the_same_command(tmp_path, reference):
     same_artifacts(root, reference)
 
 
-def test_kill_9_dvc_repro_then_the_same_command_gives_snakemakes_artifacts(tmp_path, reference):
-    root = copy_repo(tmp_path, **CONFIG)
+def dvc_repo(root: Path) -> Path:
+    """`root` as a git + DVC repository with the generated dvc.yaml committed."""
     run(["rise", "dvc-yaml"], root)
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "commit", "-qm", "init"]):  # fmt: skip
         run(cmd, root)
+    return root
+
+
+def test_kill_9_dvc_repro_then_the_same_command_gives_snakemakes_artifacts(tmp_path, reference):
+    root = dvc_repo(copy_repo(tmp_path, **CONFIG))
     kill_when(["dvc", "repro", "table1"], root, "models/*/*/*/seed0")
     run(["dvc", "repro", "table1"], root)
+    same_artifacts(root, reference)
+
+
+def queue_workers(root: Path) -> set[int]:
+    """Process groups of this repository's DVC queue workers: `dvc queue start` starts each
+    in a session of its own, with the experiment it runs and that run's stages."""
+    groups = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"queue-worker" in cmdline and os.readlink(proc / "cwd") == str(root):
+                groups.add(os.getpgid(int(proc.name)))
+        except (OSError, ValueError):  # not a process, or one that just ended
+            continue
+    return groups
+
+
+def queue(root: Path) -> dict[str, str]:
+    """Task id -> status, from `dvc queue status`."""
+    rows = re.findall(r"^([0-9a-f]{7}) .* (\w+)$", run(["dvc", "queue", "status"], root), re.M)
+    return dict(rows)
+
+
+def start_worker(root: Path) -> None:
+    """`dvc queue start`, which returns once its worker runs in the background (the worker
+    keeps the standard streams it inherits, so they must not be pipes we wait on)."""
+    subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=root, env=env(),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # fmt: skip
+
+
+def test_kill_9_dvc_queue_worker_then_the_same_command(tmp_path, reference):
+    """A queued experiment whose worker is killed mid-run: queued again, the stages that had
+    finished come from DVC's run cache, only the others run, and the result is Snakemake's."""
+    root = dvc_repo(copy_repo(tmp_path, **CONFIG))
+    enqueue = ["dvc", "exp", "run", "--queue", "-n", "table", "table1"]
+    run(enqueue, root)
+    start_worker(root)
+    deadline = time.monotonic() + 600
+    while not list(root.glob(".dvc/tmp/exps/tmp*/models/*/*/*/seed0/policy.pt")):
+        assert time.monotonic() < deadline and queue(root), "no policy trained in 600 s"
+        time.sleep(0.1)
+    time.sleep(1.5)  # into the next stage
+    workers = queue_workers(root)
+    assert workers, "no queue worker of this repository is running"
+    for group in workers:
+        os.killpg(group, signal.SIGKILL)
+    (killed,) = queue(root)  # its status stays "Running": DVC cannot know it died
+    finished = list(root.glob(".dvc/cache/runs/*/*/*"))  # one run-cache entry per stage run
+
+    run(enqueue, root)  # the same command again
+    start_worker(root)
+    while (status := queue(root)) and any(s in ("Queued", "Running") for t, s in
+                                          status.items() if t != killed):  # fmt: skip
+        assert time.monotonic() < deadline + 600, f"the queued run did not end: {status}"
+        time.sleep(2)
+    (task,) = [t for t, s in status.items() if t != killed]
+    assert status[task] == "Success", status
+    log = run(["dvc", "queue", "logs", task], root)
+    cached = [line for line in log.splitlines() if "is cached - skipping run" in line]
+    ran = [line for line in log.splitlines() if line.startswith("Running stage")]
+    assert len(cached) == len(finished) > 0 and ran, log[-3000:]
+    print(f"worker killed after {len(finished)} stages: {len(cached)} reused, {len(ran)} ran")
+    run(["dvc", "queue", "kill", killed], root)  # the stale task now reads Failed
+    assert queue(root)[killed] == "Failed"
+    # the experiment's table1 outputs in the workspace (`dvc exp apply` wants every stage's)
+    for cmd in (["dvc", "exp", "branch", "table", "table"], ["git", "checkout", "-q", "table"],
+                ["dvc", "checkout", "--with-deps", "table1"]):  # fmt: skip
+        run(cmd, root)
     same_artifacts(root, reference)
 
 
