@@ -1,10 +1,11 @@
-"""Where one diffusion-policy training step goes, at a scale's sizes: the loss (forward),
-backward, the optimizer and the weight EMA, with Adam's `fused` kernels (what training uses)
-and its `foreach` kernels, timed in one process in interleaved blocks so that a busy
-machine slows both alike. Random inputs of a task's real dimensions: the step's cost does
-not depend on the data.
+"""Where one diffusion-policy training step goes, at a scale's sizes: the loss (forward,
+under bf16 autocast when `policy.precision` says so), backward, the optimizer and the
+weight EMA, with Adam's `fused` kernels (what training uses) and its `foreach` kernels,
+timed in one process in interleaved blocks so that a busy machine slows both alike.
+Random inputs of a task's real dimensions: the step's cost does not depend on the data.
 
-    python bench/bench_step.py [--scale cpu] [--task mini_square_peg] [--blocks 10]
+    python bench/bench_step.py [--scale cpu] [--task mini_square_peg] [--blocks 10] \
+        [--set activation=mish]
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def main() -> None:
             spent = dict.fromkeys(PHASES, 0.0)
             for _ in range(n):
                 t0 = time.perf_counter()
-                loss = policy.loss(lowdim, {}, actions, weights)
+                with torch.autocast("cpu", torch.bfloat16, enabled=hp["precision"] == "bf16"):
+                    loss = policy.loss(lowdim, {}, actions, weights)
                 loss = loss + args.lam * policy.spectral_penalty()
                 t1 = time.perf_counter()
                 opt.zero_grad(set_to_none=True)
@@ -109,7 +111,7 @@ def main() -> None:
         f"U-Net {hp['down_dims']}"
         if hp["denoiser"] == "unet"
         else f"MLP {hp['mlp_width']} x {hp['mlp_blocks']}, head {hp['lipschitz_hidden']}"
-    )
+    ) + f", {hp['activation']}, {hp['precision']}"
     n_params = sum(p.numel() for p in build_policy(meta).parameters())
     print(
         f"{args.task} at scale {args.scale}: batch {b}, {denoiser}, "

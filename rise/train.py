@@ -54,7 +54,7 @@ def build_critic(meta: dict) -> IQLCritic:
 
 
 ACTOR_CRITICS = {"SQIL": SQIL, "CQL": CQL}
-DENOISER_KEYS = ("denoiser", "mlp_width", "mlp_blocks", "lipschitz_hidden")
+DENOISER_KEYS = ("denoiser", "mlp_width", "mlp_blocks", "lipschitz_hidden", "activation")
 
 
 def build_policy(meta: dict) -> DiffusionPolicy | SQIL | CQL:

@@ -196,6 +196,24 @@ def test_mlp_denoiser_policy_shapes_and_loss():
         DiffusionPolicy(ObsEncoder(3, (), 8, 8), 2, 4, 2, [16], 10, denoiser="transformer")
 
 
+@pytest.mark.parametrize("denoiser", ["mlp", "unet"])
+def test_activation_is_the_denoisers_only_nonlinearity(denoiser):
+    """`policy.activation: silu` puts SiLU wherever Mish was (step embedding, blocks, FiLM,
+    output), in both denoisers; the same weights count; an unknown name is refused."""
+    torch.manual_seed(0)
+    args = (ObsEncoder(3, (), 8, 8), 2, 4, 2, [16, 32], 10)
+    kinds = {}
+    for act in ("mish", "silu"):
+        pol = DiffusionPolicy(*args, denoiser=denoiser, mlp_width=32, mlp_blocks=2, activation=act)
+        kinds[act] = {type(m).__name__ for m in pol.denoiser.modules()} & {"Mish", "SiLU"}
+        kinds[act, "params"] = sum(p.numel() for p in pol.parameters())
+        pol.loss(torch.randn(5, 2, 3), {}, torch.randn(5, 4, 2)).backward()
+    assert kinds["mish"] == {"Mish"} and kinds["silu"] == {"SiLU"}
+    assert kinds["mish", "params"] == kinds["silu", "params"]
+    with pytest.raises(ValueError, match="policy.activation 'tanh'"):
+        DiffusionPolicy(*args, denoiser=denoiser, activation="tanh")
+
+
 def test_expert_share_fills_every_batch():
     """With expert_share 0.5 each batch of 8 holds 4 of the 5 expert positions and 4 from the
     95 other originals and the 16 augmented samples (positions 100-115), however few expert

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
-from rise.nets import ConditionalUnet1D, MLPDenoiser, ObsEncoder, mlp
+from rise.nets import ACTIVATIONS, ConditionalUnet1D, MLPDenoiser, ObsEncoder, mlp
 
 LIPSCHITZ_HIDDEN = 512
 
@@ -39,16 +39,24 @@ class DiffusionPolicy(nn.Module):
         mlp_width: int = 256,
         mlp_blocks: int = 3,
         lipschitz_hidden: int = LIPSCHITZ_HIDDEN,
+        activation: str = "mish",
     ):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"policy.activation {activation!r}: expected one of {sorted(ACTIVATIONS)}"
+            )
+        act = ACTIVATIONS[activation]
         self.encoder = encoder
         self.action_dim, self.horizon, self.n_obs_steps = action_dim, horizon, n_obs_steps
         cond_dim = encoder.out_dim * n_obs_steps
         self.lipschitz_head = mlp([cond_dim, lipschitz_hidden, lipschitz_hidden, cond_dim])
         if denoiser == "unet":
-            self.denoiser = ConditionalUnet1D(action_dim, cond_dim, down_dims)
+            self.denoiser = ConditionalUnet1D(action_dim, cond_dim, down_dims, act=act)
         elif denoiser == "mlp":
-            self.denoiser = MLPDenoiser(action_dim, horizon, cond_dim, mlp_width, mlp_blocks)
+            self.denoiser = MLPDenoiser(
+                action_dim, horizon, cond_dim, mlp_width, mlp_blocks, act=act
+            )
         else:
             raise ValueError(f"policy.denoiser {denoiser!r}: expected 'unet' or 'mlp'")
         self.train_scheduler = DDPMScheduler(
