@@ -217,7 +217,10 @@ class ConditionalUnet1D(nn.Module):
         super().__init__()
         self.step_embed = step_embedding(step_embed_dim, 4 * step_embed_dim, act)
         cdim = step_embed_dim + cond_dim
-        block = lambda c_in, c_out: ConditionalResBlock1D(c_in, c_out, cdim, kernel, act)  # noqa: E731
+
+        def block(c_in: int, c_out: int) -> ConditionalResBlock1D:
+            return ConditionalResBlock1D(c_in, c_out, cdim, kernel, act)
+
         dims = [action_dim, *down_dims]
         pairs = list(zip(dims[:-1], dims[1:], strict=True))
         self.down = nn.ModuleList()

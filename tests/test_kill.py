@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from workflow_helpers import copy_repo, env, run
+from test_workflow import ran_stages
+from workflow_helpers import copy_repo, dvc_repo, env, run
 
 CONFIG = dict(scale="smoke", obs="lowdim", seeds=[0], tasks=["mini_square_hook"])
 CONFIG["methods"] = ["BC", "RISE", "SQIL"]  # a policy, a critic + policy, an actor-critic
@@ -73,15 +74,6 @@ def test_kill_9_snakemake_anywhere_then_the_same_command(tmp_path, reference):
     assert "Nothing to be done" in run(TABLE, root)
     assert {p: p.stat().st_mtime_ns for p in finished} == finished  # not redone
     same_artifacts(root, reference)
-
-
-def dvc_repo(root: Path) -> Path:
-    """`root` as a git + DVC repository with the generated dvc.yaml committed."""
-    run(["rise", "dvc-yaml"], root)
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "init"]):  # fmt: skip
-        run(cmd, root)
-    return root
 
 
 def test_kill_9_dvc_repro_then_the_same_command_gives_snakemakes_artifacts(tmp_path, reference):
@@ -147,7 +139,7 @@ def test_kill_9_dvc_queue_worker_then_the_same_command(tmp_path, reference):
     assert status[task] == "Success", status
     log = run(["dvc", "queue", "logs", task], root)
     cached = [line for line in log.splitlines() if "is cached - skipping run" in line]
-    ran = [line for line in log.splitlines() if line.startswith("Running stage")]
+    ran = ran_stages(log)
     assert len(cached) == len(finished) > 0 and ran, log[-3000:]
     print(f"worker killed after {len(finished)} stages: {len(cached)} reused, {len(ran)} ran")
     run(["dvc", "queue", "kill", killed], root)  # the stale task now reads Failed

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import copy_repo, run
+from workflow_helpers import copy_repo, dvc_repo, run
 
 from rise import paths as P
 from rise import tasks as T
@@ -143,12 +143,7 @@ def test_dvc_repro_and_lambda_experiment(tmp_path):
     root = copy_repo(tmp_path, scale="smoke", seeds=[0], tasks=["mini_square_hook"],
                      relabel=relabel)  # fmt: skip
     assert yaml.safe_load((root / "params.yaml").read_text())["methods"] == ALL_METHODS
-    run(["rise", "dvc-yaml"], root)
-    run(["git", "init", "-q"], root)
-    run(["dvc", "init", "-q"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "init"], root)
-    out = run(["dvc", "repro"], root)
+    out = run(["dvc", "repro"], dvc_repo(root))
     # the hook task's play data is its owner's (square-peg) dataset
     assert {"table1", "collect_mini_square_hook_expert", "collect_mini_square_peg_play"} <= (
         ran_stages(out)

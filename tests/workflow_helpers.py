@@ -50,3 +50,11 @@ def run(cmd: list[str], cwd: Path, timeout: int = 900) -> str:
         f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     )
     return out.stdout + out.stderr
+
+
+def dvc_repo(root: Path) -> Path:
+    """`root` as a git + DVC repository with the generated dvc.yaml committed."""
+    for cmd in (["rise", "dvc-yaml"], ["git", "init", "-q"], ["dvc", "init", "-q"],
+                ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):  # fmt: skip
+        run(cmd, root)
+    return root
