@@ -1,4 +1,5 @@
-"""Benchmark the mini envs: speed, and what each scripted data source does.
+"""Benchmark the simulated envs (mini and robosuite tiers): speed, and what each scripted
+data source does.
 
     python bench/bench_env.py --episodes 50 [--env mini_square_peg ...]
 

@@ -58,16 +58,17 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
             raise ConfigError(f"{source}: {_describe(err, path)}")
     from rise.tasks import REAL, TASKS
 
-    for i, task in enumerate(cfg["tasks"]):
-        if task in REAL:
-            raise ConfigError(
-                f"{source}: key 'tasks.{i}': {task} is a real-robot task; its row is "
-                "results/table1_real.csv, scored from recorded rollouts"
-            )
-        if task not in TASKS:
-            raise ConfigError(
-                f"{source}: key 'tasks.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
-            )
+    for key in ("tasks", "robosuite_tasks"):
+        for i, task in enumerate(cfg[key]):
+            if task in REAL:
+                raise ConfigError(
+                    f"{source}: key '{key}.{i}': {task} is a real-robot task; its row is "
+                    "results/table1_real.csv, scored from recorded rollouts"
+                )
+            if task not in TASKS:
+                raise ConfigError(
+                    f"{source}: key '{key}.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
+                )
     named = [(f"figures.{k}", cfg["figures"][k]) for k in ("ablation_task", "sensitivity_task",
              "epsilon_task")] + [("relabel.task", cfg["relabel"]["task"])]  # fmt: skip
     for key, task in named:

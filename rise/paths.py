@@ -95,6 +95,9 @@ def figure_png(name) -> str:
 TABLE1 = "results/table1.csv"
 TABLE1_MD = "results/table1.md"
 TABLE1_JSON = "results/table1.json"
+TABLE1_ROBOSUITE = "results/table1_robosuite.csv"
+TABLE1_ROBOSUITE_MD = "results/table1_robosuite.md"
+TABLE1_ROBOSUITE_JSON = "results/table1_robosuite.json"
 
 
 def table1_cells(tasks, methods, seeds, obs, lam_of, eps_of) -> dict[tuple[str, str], list[str]]:

@@ -37,6 +37,12 @@ def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]
     return tuple(cls.proprio_keys), tuple(cls.image_keys)
 
 
+def gripper_key(task: str) -> str:
+    """The low-dim key of the finger positions (its name differs between tiers)."""
+    spec = get(task)
+    return (spec.robot or ENVS[spec.env]).gripper_key
+
+
 class Normalizer:
     """Low-dim observations to zero mean / unit std; actions from [min, max] to [-1, 1]."""
 

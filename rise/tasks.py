@@ -41,6 +41,7 @@ class Robot:
         return tuple(k for k, _ in self.lowdim)
 
     proprio_keys = lowdim_keys  # a real robot observes no object pose
+    gripper_key = "gripper_qpos"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,14 @@ TASKS: dict[str, Task] = {
         story="clumsy, noisy, hesitant, dropped, misaligned and slow attempts",
     ),
 }  # fmt: skip
+
+# The robosuite tier: Table I's simulated rows on robosuite's Panda (OSC delta pose, 20 Hz),
+# observations under robomimic's names; `snakemake results/table1_robosuite.csv` builds the
+# rows listed under `robosuite_tasks` in params.yaml. Same Table IV sizes as the mini rows.
+ROBOSUITE: dict[str, Task] = {
+    "rs_square_peg": _coverage("rs_square_peg", 200, 224),
+}
+TASKS.update(ROBOSUITE)  # every simulated row, whichever tier: what `tasks:` may list
 
 # Table I's real rows (Table IV sizes): datasets from `rise import`, each cell scored from
 # a robot's recorded rollouts (`results/table1_real.csv`).

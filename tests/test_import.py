@@ -17,7 +17,14 @@ IMAGES = ("agentview_image", "eye_in_hand_image")
 MASKS = {"worse": [0, 1], "okay": [2], "better": [3, 4], "train": [0, 1, 2, 3], "valid": [4]}
 
 
-def write_robomimic(path, lengths=(5, 6, 4, 7, 3), images=True, edit=None, action_dim=5):
+# robomimic's own Square files (robosuite observation names), for the robosuite tier
+RS_LOWDIM = {"robot0_eef_pos": 3, "robot0_eef_quat": 4, "robot0_gripper_qpos": 2, "object": 14}
+RS_IMAGES = ("agentview_image", "robot0_eye_in_hand_image")
+
+
+def write_robomimic(
+    path, lengths=(5, 6, 4, 7, 3), images=True, edit=None, action_dim=5, keys=(LOWDIM, IMAGES)
+):
     """A robomimic v0.3 file written from its documented layout, not with rise's writer:
     float64 low-dim obs, uint8 HWC images (chunked, gzip), per-demo num_samples, data.total,
     env_args JSON, bytes demo names under mask/<filter_key>."""
@@ -31,9 +38,9 @@ def write_robomimic(path, lengths=(5, 6, 4, 7, 3), images=True, edit=None, actio
             demo.attrs["num_samples"] = n
             demo.attrs["model_file"] = "<mujoco/>"
             for group in ("obs", "next_obs"):
-                for key, dim in LOWDIM.items():
+                for key, dim in keys[0].items():
                     demo.create_dataset(f"{group}/{key}", data=rng.normal(size=(n, dim)))
-                for key in IMAGES if images else ():
+                for key in keys[1] if images else ():
                     img = rng.integers(0, 255, (n, 84, 84, 3), dtype=np.uint8)
                     demo.create_dataset(f"{group}/{key}", data=img, chunks=True, compression="gzip")
             demo.create_dataset("actions", data=rng.uniform(-1, 1, (n, action_dim)))
@@ -71,6 +78,24 @@ def test_robomimic_file_imports_unchanged(tmp_path):
     lowdim, images = obs_keys(TASK, "image")
     ds = read_dataset(out, lowdim, images)  # what every stage reads
     assert ds.source == "play" and list(ds.lengths) == [7, 3]
+
+
+def test_robomimic_square_file_imports_into_the_robosuite_tier(tmp_path):
+    """robomimic's names and sizes (14-d object, 7-d OSC actions) are the rs_square_peg task's
+    own: a Square file's `better` demos import unchanged as its expert data."""
+    src, out = tmp_path / "square_mh.hdf5", tmp_path / "expert.hdf5"
+    write_robomimic(src, action_dim=7, keys=(RS_LOWDIM, RS_IMAGES))
+    code = main(["import", "--input", str(src), "--task", "rs_square_peg", "--source", "expert",
+                 "--obs", "image", "--filter-key", "better", "--out", str(out),
+                 "--scale", "smoke"])  # fmt: skip
+    assert code == 0
+    ds = read_dataset(out, *obs_keys("rs_square_peg", "image"))
+    assert ds.source == "expert" and list(ds.lengths) == [7, 3] and ds.actions.shape[1] == 7
+    assert set(ds.obs) == {"robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", *RS_IMAGES}
+    assert read_dataset(out, *obs_keys("rs_square_peg", "lowdim")).obs["object"].shape[1] == 14
+    # the mini tier's names are not the robosuite tier's: the mini task refuses this file
+    assert run_import(src, tmp_path / "mini.hdf5", "--obs", "lowdim") == 2
+    assert not (tmp_path / "mini.hdf5").exists()
 
 
 def test_whole_file_without_masks_gets_train_valid(tmp_path):

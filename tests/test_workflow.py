@@ -6,6 +6,7 @@ import json
 import re
 import time
 
+import h5py
 import pandas as pd
 import pytest
 import yaml
@@ -20,16 +21,16 @@ ALL_METHODS = ["BC", "BCU", "ILID", "SQIL", "CQL", "IDQL", "RISE"]
 METHODS = ["BC", "IDQL", "RISE"]  # for the every-row run (CI time); the others run every method
 
 
-def check_table(root, tasks, seeds, methods=METHODS):
-    df = pd.read_csv(root / "results/table1.csv")
+def check_table(root, tasks, seeds, methods=METHODS, table="table1"):
+    df = pd.read_csv(root / f"results/{table}.csv")
     assert list(df["task"]) == tasks
     for m in methods:
         assert df[m].between(0.0, 1.0).all() and (df[f"{m}_std"] >= 0.0).all()
     assert (df["seeds"] == seeds).all()
     assert (df["rollouts_per_cell"] == 2 * seeds).all()  # smoke: 2 rollouts per seed
-    cells = json.loads((root / "results/table1.json").read_text())
+    cells = json.loads((root / f"results/{table}.json").read_text())
     assert set(cells) == set(tasks) and all(set(c) == set(methods) for c in cells.values())
-    assert "±" in (root / "results/table1.md").read_text()
+    assert "±" in (root / f"results/{table}.md").read_text()
     return df, cells
 
 
@@ -95,6 +96,22 @@ def test_snakemake_image_end_to_end(tmp_path):
     }
     log = (root / "logs/embed/mini_square_peg_image.log").read_text()
     assert "RANDOM weights" in log and "NOT semantic" in log
+
+
+def test_snakemake_robosuite_tier_end_to_end(tmp_path):
+    """The robosuite tier's table at the smoke scale with cameras (EGL, 84 x 84): robosuite
+    data collected with images, DINOv2 features, RISE trained and evaluated in robosuite."""
+    root = copy_repo(tmp_path, scale="smoke", obs="image", seeds=[0], methods=["RISE"])
+    cfg = yaml.safe_load((root / "params.yaml").read_text())
+    run(["snakemake", "results/table1_robosuite.csv"], root)
+    check_table(root, cfg["robosuite_tasks"], seeds=1, methods=["RISE"], table="table1_robosuite")
+    data = root / "data/rs_square_peg/image/expert.hdf5"
+    with h5py.File(data) as f:
+        demo = f["data/demo_0"]
+        assert demo["obs/agentview_image"].shape[1:] == (84, 84, 3)
+        assert "robot0_eef_pos" in demo["obs"] and "robot0_eye_in_hand_image" in demo["obs"]
+        assert json.loads(f["data"].attrs["env_args"])["env_name"] == "NutAssemblySquare"
+    assert not (root / "results/table1.csv").exists()  # the mini tier's table is not built
 
 
 def test_bad_params_stop_snakemake_before_any_job(tmp_path):

@@ -6,8 +6,11 @@ from rise.envs.mini_piece_assembly import MiniPieceAssembly, MiniPieceAssemblyTi
 from rise.envs.mini_square_hook import MiniSquareHook
 from rise.envs.mini_square_peg import MiniSquarePeg
 from rise.envs.mini_threading import MiniThreading
+from rise.envs.robosuite_env import RobosuiteEnv
+from rise.envs.rs_square_peg import RsSquarePeg
 
-ENVS: dict[str, type[MiniEnv]] = {
+# robosuite tier envs import robosuite only when built (rise.envs.robosuite_env).
+ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
     cls.name: cls
     for cls in (
         MiniSquarePeg,
@@ -16,15 +19,16 @@ ENVS: dict[str, type[MiniEnv]] = {
         MiniPieceAssemblyTip,
         MiniThreading,
         MiniMugCleanup,
+        RsSquarePeg,
     )
 }
 
 
-def make_env(name: str, cameras: bool = False, image_size: int = 84) -> MiniEnv:
+def make_env(name: str, cameras: bool = False, image_size: int = 84) -> MiniEnv | RobosuiteEnv:
     """Build the env registered as `name`; unknown names raise a ValueError listing the known."""
     if name not in ENVS:
         raise ValueError(f"unknown env {name!r}; known envs: {', '.join(sorted(ENVS))}")
     return ENVS[name](cameras=cameras, image_size=image_size)
 
 
-__all__ = ["ENVS", "MiniEnv", "make_env"]
+__all__ = ["ENVS", "MiniEnv", "RobosuiteEnv", "make_env"]

@@ -114,7 +114,22 @@ class ScriptedController:
         return np.asarray(action, dtype=np.float64)
 
 
-class MiniEnv:
+class ScriptedSources:
+    """Every tier's envs: a data source `<name>` is collected by `scripted_<name>(rng)`."""
+
+    name: str
+    sources: dict[str, Source]
+
+    def controller(self, source: str, rng: np.random.Generator) -> ScriptedController:
+        """The scripted controller that collects `source` (one instance per episode)."""
+        if source not in self.sources:
+            raise ValueError(
+                f"task {self.name!r} has no data source {source!r}; known: {sorted(self.sources)}"
+            )
+        return getattr(self, f"scripted_{source}")(rng)
+
+
+class MiniEnv(ScriptedSources):
     """Base class: table + Cartesian gripper + two cameras; subclasses add objects."""
 
     name = "mini"
@@ -127,6 +142,7 @@ class MiniEnv:
         "gripper_qpos",
     )  # what image policies see besides cameras
     image_keys = ("agentview_image", "eye_in_hand_image")
+    gripper_key = "gripper_qpos"
     regions = ("expert", "play", "eval")
     # Datasets this env can collect (name -> Source); subclasses add non-expert kinds.
     sources: dict[str, Source] = {
@@ -297,14 +313,6 @@ class MiniEnv:
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
         raise NotImplementedError
-
-    def controller(self, source: str, rng: np.random.Generator) -> ScriptedController:
-        """The scripted controller that collects `source` (one instance per episode)."""
-        if source not in self.sources:
-            raise ValueError(
-                f"task {self.name!r} has no data source {source!r}; known: {sorted(self.sources)}"
-            )
-        return getattr(self, f"scripted_{source}")(rng)
 
     # ----------------------------------------------------------------- episode API
     def reset(self, region: str, rng: np.random.Generator) -> Obs:

@@ -56,8 +56,9 @@ def get_final_output():
     return [P.TABLE1, P.TABLE1_MD] + [P.coverage_png(t) for t in config["tasks"]]
 
 
-def table1_cells():
-    return P.table1_cells(config["tasks"], config["methods"], config["seeds"], OBS,
+def table1_cells(tier="tasks"):
+    """Table I's cells of the rows listed under `tier` (tasks | robosuite_tasks)."""
+    return P.table1_cells(config[tier], config["methods"], config["seeds"], OBS,
                           lam_str, eps_str)
 
 

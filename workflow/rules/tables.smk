@@ -18,6 +18,22 @@ rule table1:
         " > {log} 2>&1"
 
 
+use rule table1 as table1_robosuite with:
+    input:
+        [f for files in table1_cells("robosuite_tasks").values() for f in files],
+    output:
+        csv=P.TABLE1_ROBOSUITE,
+        md=P.TABLE1_ROBOSUITE_MD,
+        json=P.TABLE1_ROBOSUITE_JSON,
+    params:
+        cells=lambda w: " ".join(
+            f"--cell {t} {m} " + " ".join(files)
+            for (t, m), files in table1_cells("robosuite_tasks").items()
+        ),
+    log:
+        "logs/table1_robosuite.log",
+
+
 rule table1_real:
     input:
         [f for have, _ in table1_real().values() for f in have],

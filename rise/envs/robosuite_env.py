@@ -1,0 +1,195 @@
+"""Shared base of the `robosuite` tier: robosuite's Panda under OSC delta-pose control at
+20 Hz, behind the episode API of the mini tier (reset(region, rng), step, observe, success,
+controller, get/set_state, env_args), with observations under robomimic's names.
+
+- robosuite is imported when an env is built, not with this module: the workflow reads the
+  class attributes (keys, regions, sources) of every env to plan, and robosuite's import
+  (numba, its controllers) costs a second a process.
+- Resets are deterministic functions of the caller's rng: the arm's initial joints and the
+  objects' poses are drawn here (robosuite draws both from NumPy's global generator).
+- Images are flipped upright: robosuite renders them upside down (OpenGL's convention), and
+  robomimic's env wrapper flips them before it writes a dataset.
+- `get_state` / `set_state` are robomimic's `states`: the flattened MuJoCo state (time, qpos,
+  qvel), restored as robomimic's `reset_to` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("LP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from rise.envs.mini import Obs, ScriptedSources, Source  # noqa: E402
+
+ROBOSUITE_ENV_TYPE = 1  # robomimic's EnvType.ROBOSUITE_TYPE, as its datasets store it
+ROBOT = "Panda"
+
+
+def quat_xyzw_yaw(q) -> float:
+    """Heading (rotation about world z) of an x-y-z-w quaternion's x axis (robosuite's order)."""
+    x, y, z, w = q
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def robosuite_kwargs(cameras: bool, image_size: int, horizon: int) -> dict:
+    """robosuite.make's keyword arguments (JSON-able, as robomimic's env_args store them)."""
+    from robosuite.controllers import load_composite_controller_config
+
+    controller = load_composite_controller_config(controller="BASIC", robot=ROBOT)
+    # the Panda is one arm: keep its part only (robosuite drops the others with a warning each)
+    controller["body_parts"] = {"right": controller["body_parts"]["right"]}
+    return {
+        "robots": ROBOT,
+        "controller_configs": controller,
+        "control_freq": 20,
+        "horizon": horizon,
+        "ignore_done": True,
+        "reward_shaping": False,
+        "hard_reset": False,
+        "has_renderer": False,
+        "has_offscreen_renderer": cameras,
+        "use_camera_obs": cameras,
+        "use_object_obs": True,
+        "camera_names": ["agentview", "robot0_eye_in_hand"],
+        "camera_heights": image_size,
+        "camera_widths": image_size,
+        "initialization_noise": {"magnitude": 0.0, "type": "gaussian"},
+    }
+
+
+class RobosuiteEnv(ScriptedSources):
+    """Base class: one robosuite environment, its regions, success test and scripted sources."""
+
+    name = "robosuite"
+    robosuite_env = ""  # robosuite's environment class name, e.g. NutAssemblySquare
+    horizon = 400
+    action_dim = 7  # OSC delta position (3) and axis-angle rotation (3), gripper (> 0 closes)
+    lowdim_keys = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object")
+    proprio_keys = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+    image_keys = ("agentview_image", "robot0_eye_in_hand_image")
+    gripper_key = "robot0_gripper_qpos"
+    regions: tuple[str, ...] = ("expert", "play", "eval", "valid")
+    sources: dict[str, Source] = {
+        "expert": Source("expert", successes_only=True),
+        "play": Source("play", successes_only=False),
+    }
+    # robosuite observables concatenated into `object`, in robomimic's order (pose first)
+    object_keys: tuple[str, ...] = ()
+    JOINT_NOISE = 0.02  # std (rad) of the arm's initial joints around robosuite's home pose
+
+    def __init__(self, cameras: bool = False, image_size: int = 84):
+        # robosuite's import notices (no private macro file, no robosuite_models, no mink IK
+        # for humanoids) concern features this tier does not use
+        logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
+        import robosuite
+
+        self.cameras = bool(cameras)
+        self.image_size = int(image_size)
+        self.kwargs = robosuite_kwargs(self.cameras, self.image_size, self.horizon)
+        self.env = robosuite.make(self.robosuite_env, **self.kwargs)
+        if self.cameras:  # 84 x 84 renders gain nothing from shadows and multisampling
+            self.env.sim.model.vis.quality.shadowsize = 0
+            self.env.sim.model.vis.quality.offsamples = 0
+        self.sim = self.env.sim
+        self.robot = self.env.robots[0]
+        self.home_qpos = np.array(self.robot.init_qpos, dtype=np.float64)
+        self.table_z = float(self.env.table_offset[2])
+        self._obs: dict = {}
+
+    # ----------------------------------------------------------------- task interface
+    def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def place_objects(self, init: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def success(self) -> bool:
+        return bool(self.env._check_success())
+
+    # ----------------------------------------------------------------- episode API
+    def reset(self, region: str, rng: np.random.Generator) -> Obs:
+        """New episode: the arm near its home pose, objects from `sample_init(region)`."""
+        if region not in self.regions:
+            raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
+        init = self.sample_init(region, rng)
+        self.robot.init_qpos = self.home_qpos + rng.normal(0.0, self.JOINT_NOISE, 7)
+        self.env.reset()
+        self.place_objects(init)
+        self._refresh()
+        return self.observe()
+
+    def _refresh(self) -> None:
+        """Observations after the state was written directly: robosuite's object-to-gripper
+        sensors read the gripper's pose from the observation cache, so the first pass only
+        refreshes that cache and the second computes them."""
+        self.sim.forward()
+        self.env._get_observations(force_update=True)
+        self._obs = self.env._get_observations(force_update=True)
+
+    def step(self, action) -> Obs:
+        """Apply one 7-d action (clipped to [-1, 1]) and return the new obs."""
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+        if a.shape != (self.action_dim,):
+            raise ValueError(f"expected a {self.action_dim}-d action, got shape {a.shape}")
+        self._obs, _, _, _ = self.env.step(a)
+        return self.observe()
+
+    def observe(self) -> Obs:
+        """robomimic's observation dict: eef pose (quaternion x-y-z-w), fingers, object."""
+        o = self._obs
+        obs = {
+            "robot0_eef_pos": o["robot0_eef_pos"],
+            "robot0_eef_quat": o["robot0_eef_quat"],
+            "robot0_gripper_qpos": o["robot0_gripper_qpos"],
+            "object": np.concatenate([o[k] for k in self.object_keys]),
+        }
+        obs = {k: np.asarray(v, np.float32) for k, v in obs.items()}
+        if self.cameras:
+            obs.update(self.render())
+        return obs
+
+    def render(self) -> dict[str, np.ndarray]:
+        """Both camera images, uint8 HWC, upright."""
+        if not self.cameras:
+            raise RuntimeError("this env was built with cameras=False")
+        return {k: np.ascontiguousarray(self._obs[k][::-1]) for k in self.image_keys}
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ----------------------------------------------------------------- state
+    def get_state(self) -> np.ndarray:
+        return np.asarray(self.sim.get_state().flatten(), np.float64)
+
+    def set_state(self, state) -> None:
+        state = np.asarray(state, dtype=np.float64)
+        expected = self.get_state().shape
+        if state.shape != expected:
+            raise ValueError(f"expected a state of shape {expected}, got {state.shape}")
+        self.sim.set_state_from_flattened(state)
+        self._refresh()
+
+    def env_args(self) -> dict:
+        """robomimic's env_args: what rebuilds this env (`type` 1 = robosuite)."""
+        return {
+            "env_name": self.robosuite_env,
+            "type": ROBOSUITE_ENV_TYPE,
+            "env_version": _robosuite_version(),
+            "env_kwargs": self.kwargs,
+            "rise_env": self.name,
+        }
+
+    def set_free_pose(self, joint: str, pos, quat_wxyz) -> None:
+        """Teleport a free joint (MuJoCo's w-x-y-z quaternion order)."""
+        self.sim.data.set_joint_qpos(joint, np.concatenate([pos, quat_wxyz]))
+        self.sim.data.set_joint_qvel(joint, np.zeros(6))
+
+
+def _robosuite_version() -> str:
+    import robosuite
+
+    return robosuite.__version__
