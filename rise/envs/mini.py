@@ -58,6 +58,15 @@ def quat_yaw(q) -> float:
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
 
+OPEN, CLOSE = -1.0, 1.0  # gripper commands of every tier's scripted controllers
+
+
+def rot2d(a: float) -> np.ndarray:
+    """2 x 2 rotation by `a` (radians) in the table's plane."""
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s], [s, c]])
+
+
 def yaw_quat(yaw: float) -> np.ndarray:
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
@@ -114,11 +123,15 @@ class ScriptedController:
         return np.asarray(action, dtype=np.float64)
 
 
-class ScriptedSources:
-    """Every tier's envs: a data source `<name>` is collected by `scripted_<name>(rng)`."""
+class ScriptedEnv:
+    """What every tier's envs share: a data source `<name>` is collected by
+    `scripted_<name>(rng)`, a program written with the closed-loop moves below; a tier says
+    when the gripper has reached a pose (`reached`) and how to move towards it
+    (`servo_action`, an action with the gripper command last)."""
 
     name: str
     sources: dict[str, Source]
+    action_dim: int
 
     def controller(self, source: str, rng: np.random.Generator) -> ScriptedController:
         """The scripted controller that collects `source` (one instance per episode)."""
@@ -128,8 +141,76 @@ class ScriptedSources:
             )
         return getattr(self, f"scripted_{source}")(rng)
 
+    def reached(self, obs: Obs, pos, heading: float, tol: float, turn_tol: float) -> bool:
+        """The gripper is within `tol` of `pos` and `turn_tol` of `heading`."""
+        raise NotImplementedError
 
-class MiniEnv(ScriptedSources):
+    def servo_action(self, obs: Obs, pos, heading: float, grip: float, speed: float):
+        raise NotImplementedError
+
+    def servo(
+        self,
+        obs: Obs,
+        target: Callable[[Obs], tuple[np.ndarray, float]],
+        grip: float,
+        style: Style,
+        *,
+        tol: float = 0.004,
+        turn_tol: float = 0.05,
+        until: Callable[[Obs], bool] | None = None,
+        max_steps: int = 50,
+    ) -> Program:
+        """Closed-loop move: follow `target(obs) -> (xyz, heading)` until within tolerance.
+
+        Stops early when `until(obs)` holds instead, and gives up after `max_steps` (a script
+        must never hang when something blocks the gripper).
+        """
+        for _ in range(max_steps):
+            pos, heading = target(obs)
+            if until is not None:
+                if until(obs):
+                    break
+            elif self.reached(obs, pos, heading, tol, turn_tol):
+                break
+            action = self.servo_action(obs, pos, heading, grip, style.speed)
+            action[:-1] += style.noise * style.rng.standard_normal(self.action_dim - 1)
+            obs = yield np.clip(action, -1.0, 1.0)
+        return obs
+
+    def hold(self, obs: Obs, grip: float, steps: int) -> Program:
+        """Stay put for `steps` steps with the given gripper command (e.g. to close on a grasp)."""
+        for _ in range(steps):
+            obs = yield np.append(np.zeros(self.action_dim - 1), grip)
+        return obs
+
+    def wander(
+        self,
+        obs: Obs,
+        style: Style,
+        low,
+        high,
+        heading: Callable[[Obs, np.ndarray], float] = lambda o, pose: pose[3],
+        max_steps: int = 20,
+    ) -> Program:
+        """Play's idle motion: the gripper to 1-3 random poses (x, y, z, yaw) in the box
+        `low`-`high`, opening or closing; `heading(obs, pose)` turns a pose's yaw into the
+        gripper heading to servo to."""
+        rng = style.rng
+        for _ in range(rng.integers(1, 4)):
+            pose = rng.uniform(low, high)
+            obs = yield from self.servo(
+                obs,
+                lambda o, pose=pose: (pose[:3], heading(o, pose)),
+                rng.choice([OPEN, CLOSE]),
+                style,
+                tol=0.01,
+                turn_tol=0.1,
+                max_steps=max_steps,
+            )
+        return obs
+
+
+class MiniEnv(ScriptedEnv):
     """Base class: table + Cartesian gripper + two cameras; subclasses add objects."""
 
     name = "mini"
@@ -437,37 +518,11 @@ class MiniEnv(ScriptedSources):
         d[3] = np.clip(d[3], -speed, speed)
         return np.append(d, grip)
 
-    def servo(
-        self,
-        obs: Obs,
-        target: Callable[[Obs], tuple[np.ndarray, float]],
-        grip: float,
-        style: Style,
-        *,
-        tol: float = 0.004,
-        yaw_tol: float = 0.05,
-        until: Callable[[Obs], bool] | None = None,
-        max_steps: int = 50,
-    ) -> Program:
-        """Closed-loop move: follow `target(obs) -> (xyz, yaw)` until within tolerance.
-
-        Stops early when `until(obs)` holds instead, and gives up after `max_steps` (a script
-        must never hang when something blocks the gripper).
-        """
-        for _ in range(max_steps):
-            pos, yaw = target(obs)
-            if until is not None:
-                if until(obs):
-                    break
-            elif (
-                np.linalg.norm(pos - obs["eef_pos"]) < tol
-                and abs(wrap_angle(yaw - self.eef_yaw(obs))) < yaw_tol
-            ):
-                break
-            action = self.servo_action(obs, pos, yaw, grip, style.speed)
-            action[:4] += style.noise * style.rng.standard_normal(4)
-            obs = yield np.clip(action, -1.0, 1.0)
-        return obs
+    def reached(self, obs: Obs, pos, yaw: float, tol: float, turn_tol: float) -> bool:
+        return bool(
+            np.linalg.norm(pos - obs["eef_pos"]) < tol
+            and abs(wrap_angle(yaw - self.eef_yaw(obs))) < turn_tol
+        )
 
     def rise_to(
         self, obs: Obs, z: float, grip: float, style: Style, max_steps: int = 20
@@ -480,9 +535,3 @@ class MiniEnv(ScriptedSources):
                 obs, lambda o: (goal, yaw), grip, style, tol=0.01, max_steps=max_steps
             )
         )
-
-    def hold(self, obs: Obs, grip: float, steps: int) -> Program:
-        """Stay put for `steps` steps with the given gripper command (e.g. to close on a grasp)."""
-        for _ in range(steps):
-            obs = yield np.array([0.0, 0.0, 0.0, 0.0, grip])
-        return obs

@@ -31,7 +31,9 @@ from dataclasses import replace
 import numpy as np
 
 from rise.envs.mini import (
+    CLOSE,
     OBJECT_GEOM,
+    OPEN,
     MiniEnv,
     Obs,
     Program,
@@ -40,10 +42,10 @@ from rise.envs.mini import (
     Style,
     fmt,
     quat_yaw,
+    rot2d,
     wrap_angle,
     yaw_quat,
 )
-from rise.envs.mini_square_peg import CLOSE, OPEN, _rot
 
 # Hidden from the cameras (the renderer draws geom groups 0-2): the mug's collision box.
 HIDDEN = 'group="3"'
@@ -305,7 +307,7 @@ class MiniMugCleanup(MiniEnv):
         """EEF pose across the mug body (fingers along the mug's y axis, clear of its handle);
         `offset` shifts it in the mug frame (for scripted misses). Yaw is the mug's mod pi."""
         c, psi = self.mug_pose(obs)
-        xy = c[:2] + _rot(psi) @ np.asarray(offset, dtype=np.float64)
+        xy = c[:2] + rot2d(psi) @ np.asarray(offset, dtype=np.float64)
         return np.array([xy[0], xy[1], z]), float(wrap_angle(2 * psi) / 2)
 
     def holding(self, obs: Obs) -> bool:
@@ -350,7 +352,7 @@ class MiniMugCleanup(MiniEnv):
         `phi_goal`, from the observed grasp offset (so slip in the grasp is corrected)."""
         c, _ = self.mug_pose(obs)
         g, phi = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
-        xy = np.asarray(goal_xy) + _rot(phi_goal - phi) @ (g[:2] - c[:2])
+        xy = np.asarray(goal_xy) + rot2d(phi_goal - phi) @ (g[:2] - c[:2])
         return np.array([xy[0], xy[1], z]), phi_goal
 
     def place(self, obs: Obs, style: Style, along: float) -> Program:
@@ -497,7 +499,7 @@ class MiniMugCleanup(MiniEnv):
                 obs, lambda o: press, CLOSE, style.slower(0.7), tol=0.004, max_steps=20
             )
             _, psi = self.mug_pose(obs)
-            shove = _rot(psi) @ np.array([0.0, -rng.uniform(0.03, 0.06)])
+            shove = rot2d(psi) @ np.array([0.0, -rng.uniform(0.03, 0.06)])
             target = obs["eef_pos"].astype(np.float64) + [*shove, 0.0]
             obs = yield from self.servo(
                 obs, lambda o: (target, press[1]), CLOSE, style.slower(0.5), tol=0.006,

@@ -39,7 +39,9 @@ import mujoco
 import numpy as np
 
 from rise.envs.mini import (
+    CLOSE,
     OBJECT_GEOM,
+    OPEN,
     MiniEnv,
     Obs,
     Program,
@@ -48,10 +50,10 @@ from rise.envs.mini import (
     Style,
     fmt,
     quat_yaw,
+    rot2d,
     wrap_angle,
     yaw_quat,
 )
-from rise.envs.mini_square_peg import CLOSE, OPEN, _rot
 
 
 def quat_mat(q) -> np.ndarray:
@@ -251,7 +253,7 @@ class MiniPieceAssembly(MiniEnv):
         g, phi = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
         pred = phi_goal - phi
         delta = pred + float(wrap_angle(goal_yaw - psi - pred))
-        xy = np.asarray(goal_xy) + _rot(delta) @ (g[:2] - c[:2])
+        xy = np.asarray(goal_xy) + rot2d(delta) @ (g[:2] - c[:2])
         return np.array([xy[0], xy[1], z]), phi + float(np.clip(delta, -2.5, 2.5))
 
     def holding(self, obs: Obs) -> bool:
@@ -447,26 +449,15 @@ class MiniPieceAssembly(MiniEnv):
             )
         return (yield from self.rise_to(obs, self.HOVER_Z + 0.02, CLOSE, style))
 
-    def wander(self, obs: Obs, style: Style) -> Program:
+    def wander_above(self, obs: Obs, style: Style) -> Program:
         """Move the gripper to a few random poses above the table (opening or closing)."""
-        rng = style.rng
-        for _ in range(rng.integers(1, 4)):
-            pose = rng.uniform([-0.2, -0.2, 0.09, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2])
-            obs = yield from self.servo(
-                obs,
-                lambda o, pose=pose: (pose[:3], self.grip_yaw(o, pose[3])),
-                rng.choice([OPEN, CLOSE]),
-                style,
-                tol=0.01,
-                yaw_tol=0.1,
-                max_steps=20,
-            )
-        return obs
+        low, high = [-0.2, -0.2, 0.09, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2]
+        return (yield from self.wander(obs, style, low, high, lambda o, p: self.grip_yaw(o, p[3])))
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
         """Undirected coverage: pick-and-place to random poses, pushes and idle wandering."""
         style = Style(rng, speed=rng.uniform(0.6, 1.0), noise=rng.uniform(0.03, 0.1))
-        primitives = (self.play_pick_and_place, self.play_push, self.wander)
+        primitives = (self.play_pick_and_place, self.play_push, self.wander_above)
 
         def program(obs: Obs) -> Program:
             while True:
@@ -623,7 +614,7 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
             obs = yield from self.tip_flat(obs, style, order, Flaws())
             while True:
                 if rng.random() < 0.5:
-                    obs = yield from self.wander(obs, style)
+                    obs = yield from self.wander_above(obs, style)
                 else:
                     obs = yield from self.hold(obs, OPEN, int(rng.integers(5, 20)))
 
@@ -665,7 +656,7 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
             obs = yield from self.tip_flat(obs, style, ("push",), flaws)
             if not self.flat(obs):  # gives up
                 while True:
-                    obs = yield from self.wander(obs, style)
+                    obs = yield from self.wander_above(obs, style)
             return (yield from self.assemble(obs, style, along, flaws))
 
         controller = ScriptedController(program, self.action_dim)
@@ -703,12 +694,12 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
         standing, push it (high pushes topple it) or wander; once it is flat, the flat task's
         play (pick-and-place, pushes, wandering)."""
         style = Style(rng, speed=rng.uniform(0.6, 1.0), noise=rng.uniform(0.03, 0.1))
-        flat_play = (self.play_pick_and_place, self.play_push, self.wander)
+        flat_play = (self.play_pick_and_place, self.play_push, self.wander_above)
 
         def standing_push(obs: Obs, s: Style) -> Program:
             return (yield from self.play_push(obs, s, z_range=(0.016, 0.05)))
 
-        standing_play = (self.play_tip, self.play_carry_standing, standing_push, self.wander)
+        standing_play = (self.play_tip, self.play_carry_standing, standing_push, self.wander_above)
 
         def program(obs: Obs) -> Program:
             while True:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from rise.envs.mini import MiniEnv, Obs, Program, Style
-from rise.envs.mini_square_peg import CLOSE, MiniSquarePeg
+from rise.envs.mini import CLOSE, MiniEnv, Obs, Program, Style
+from rise.envs.mini_square_peg import MiniSquarePeg
 
 
 class MiniSquareHook(MiniSquarePeg):

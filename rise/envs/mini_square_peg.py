@@ -34,7 +34,9 @@ from dataclasses import replace
 import numpy as np
 
 from rise.envs.mini import (
+    CLOSE,
     OBJECT_GEOM,
+    OPEN,
     MiniEnv,
     Obs,
     Program,
@@ -43,16 +45,10 @@ from rise.envs.mini import (
     Style,
     fmt,
     quat_yaw,
+    rot2d,
     wrap_angle,
     yaw_quat,
 )
-
-OPEN, CLOSE = -1.0, 1.0
-
-
-def _rot(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s], [s, c]])
 
 
 class MiniSquarePeg(MiniEnv):
@@ -243,7 +239,7 @@ class MiniSquarePeg(MiniEnv):
         g, phi = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
         pred = phi_goal - phi
         delta = pred + float(wrap_angle(goal_yaw - psi - pred))
-        xy = np.asarray(goal_xy) + _rot(delta) @ (g[:2] - c[:2])
+        xy = np.asarray(goal_xy) + rot2d(delta) @ (g[:2] - c[:2])
         return np.array([xy[0], xy[1], z]), phi + delta
 
     def holding(self, obs: Obs) -> bool:
@@ -434,18 +430,8 @@ class MiniSquarePeg(MiniEnv):
             return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))
 
         def wander(obs: Obs) -> Program:
-            for _ in range(rng.integers(1, 4)):
-                pose = rng.uniform([-0.2, -0.2, 0.08, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2])
-                obs = yield from self.servo(
-                    obs,
-                    lambda o, pose=pose: (pose[:3], pose[3]),
-                    rng.choice([OPEN, CLOSE]),
-                    style,
-                    tol=0.01,
-                    yaw_tol=0.1,
-                    max_steps=20,
-                )
-            return obs
+            low, high = [-0.2, -0.2, 0.08, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2]
+            return (yield from self.wander(obs, style, low, high))
 
         def program(obs: Obs) -> Program:
             while True:

@@ -23,7 +23,9 @@ import mujoco
 import numpy as np
 
 from rise.envs.mini import (
+    CLOSE,
     OBJECT_GEOM,
+    OPEN,
     MiniEnv,
     Obs,
     Program,
@@ -31,10 +33,10 @@ from rise.envs.mini import (
     Style,
     fmt,
     quat_yaw,
+    rot2d,
     wrap_angle,
     yaw_quat,
 )
-from rise.envs.mini_square_peg import CLOSE, OPEN, _rot
 
 
 class MiniThreading(MiniEnv):
@@ -225,7 +227,7 @@ class MiniThreading(MiniEnv):
         g, phi = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
         pred = phi_goal - phi
         delta = pred + float(wrap_angle(goal_yaw - self.needle_yaw(obs) - pred))
-        xy = np.asarray(goal[:2]) + _rot(delta) @ (g[:2] - point[:2])
+        xy = np.asarray(goal[:2]) + rot2d(delta) @ (g[:2] - point[:2])
         return np.array([xy[0], xy[1], goal[2] + g[2] - point[2]]), phi + delta
 
     def holding(self, obs: Obs) -> bool:
@@ -410,18 +412,8 @@ class MiniThreading(MiniEnv):
             return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))
 
         def wander(obs: Obs) -> Program:
-            for _ in range(rng.integers(1, 4)):
-                pose = rng.uniform([-0.2, -0.2, 0.1, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2])
-                obs = yield from self.servo(
-                    obs,
-                    lambda o, pose=pose: (pose[:3], pose[3]),
-                    rng.choice([OPEN, CLOSE]),
-                    style,
-                    tol=0.01,
-                    yaw_tol=0.1,
-                    max_steps=20,
-                )
-            return obs
+            low, high = [-0.2, -0.2, 0.1, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2]
+            return (yield from self.wander(obs, style, low, high))
 
         def program(obs: Obs) -> Program:
             while True:

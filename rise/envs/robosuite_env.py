@@ -23,7 +23,7 @@ os.environ.setdefault("LP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from rise.envs.mini import Obs, ScriptedSources, Source  # noqa: E402
+from rise.envs.mini import Obs, ScriptedEnv, Source  # noqa: E402
 
 ROBOSUITE_ENV_TYPE = 1  # robomimic's EnvType.ROBOSUITE_TYPE, as its datasets store it
 ROBOT = "Panda"
@@ -61,7 +61,7 @@ def robosuite_kwargs(cameras: bool, image_size: int, horizon: int) -> dict:
     }
 
 
-class RobosuiteEnv(ScriptedSources):
+class RobosuiteEnv(ScriptedEnv):
     """Base class: one robosuite environment, its regions, success test and scripted sources."""
 
     name = "robosuite"

@@ -29,10 +29,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from rise.envs.mini import Obs, Program, ScriptedController, Style, wrap_angle
+from rise.envs.mini import CLOSE, OPEN, Obs, Program, ScriptedController, Style, rot2d, wrap_angle
 from rise.envs.robosuite_env import RobosuiteEnv, quat_xyzw_yaw
-
-OPEN, CLOSE = -1.0, 1.0
 
 
 class RsSquarePeg(RobosuiteEnv):
@@ -176,37 +174,11 @@ class RsSquarePeg(RobosuiteEnv):
         d_rot *= min(1.0, speed / max(np.abs(d_rot).max(), 1e-9))
         return np.concatenate([d_pos, d_rot, [grip]])
 
-    def servo(
-        self,
-        obs: Obs,
-        target: Callable[[Obs], tuple[np.ndarray, float]],
-        grip: float,
-        style: Style,
-        *,
-        tol: float = 0.004,
-        rot_tol: float = 0.05,
-        until: Callable[[Obs], bool] | None = None,
-        max_steps: int = 50,
-    ) -> Program:
-        """Closed-loop move: follow `target(obs) -> (xyz, heading)` until within tolerance.
-
-        Stops early when `until(obs)` holds instead, and gives up after `max_steps` (a script
-        must never hang when something blocks the gripper).
-        """
-        for _ in range(max_steps):
-            pos, heading = target(obs)
-            if until is not None:
-                if until(obs):
-                    break
-            elif (
-                np.linalg.norm(pos - obs["robot0_eef_pos"]) < tol
-                and np.linalg.norm(self.rotation_error(obs, heading)) < rot_tol
-            ):
-                break
-            action = self.servo_action(obs, pos, heading, grip, style.speed)
-            action[:6] += style.noise * style.rng.standard_normal(6)
-            obs = yield np.clip(action, -1.0, 1.0)
-        return obs
+    def reached(self, obs: Obs, pos, heading: float, tol: float, turn_tol: float) -> bool:
+        return bool(
+            np.linalg.norm(pos - obs["robot0_eef_pos"]) < tol
+            and np.linalg.norm(self.rotation_error(obs, heading)) < turn_tol
+        )
 
     def rise_to(self, obs: Obs, dz: float, grip: float, style: Style, max_steps: int = 30):
         """Straight up (or down) to `dz` above the table, keeping x, y and heading."""
@@ -218,12 +190,6 @@ class RsSquarePeg(RobosuiteEnv):
                 obs, lambda o: (goal, heading), grip, style, tol=0.01, max_steps=max_steps
             )
         )
-
-    def hold(self, obs: Obs, grip: float, steps: int) -> Program:
-        """Stay put for `steps` steps with the given gripper command (e.g. to close on a grasp)."""
-        for _ in range(steps):
-            obs = yield np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, grip])
-        return obs
 
     def handle_target(self, obs: Obs, along: float, dz: float) -> tuple[np.ndarray, float]:
         """Eef pose gripping the handle `along` from the nut's centre, its x axis along the
@@ -249,7 +215,7 @@ class RsSquarePeg(RobosuiteEnv):
         g, heading = obs["robot0_eef_pos"].astype(np.float64), self.eef_heading(obs)
         pred = heading_goal - heading
         delta = pred + float(wrap_angle(goal_yaw - psi - pred))
-        xy = np.asarray(goal_xy) + _rot(delta) @ (g[:2] - c[:2])
+        xy = np.asarray(goal_xy) + rot2d(delta) @ (g[:2] - c[:2])
         z = g[2] + self.table_z + dz - c[2]
         return np.array([xy[0], xy[1], z]), heading + delta
 
@@ -285,7 +251,7 @@ class RsSquarePeg(RobosuiteEnv):
             OPEN,
             style,
             tol=0.01,
-            rot_tol=0.08,
+            turn_tol=0.08,
             max_steps=80,
         )
         obs = yield from self.servo(
@@ -509,19 +475,11 @@ class RsSquarePeg(RobosuiteEnv):
         def wander(obs: Obs) -> Program:
             low = [-0.2, -0.24, self.table_z + 0.08, -self.Q7_LIMIT]
             high = [0.15, 0.24, self.table_z + 0.25, self.Q7_LIMIT]
-            for _ in range(rng.integers(1, 4)):
-                pose = rng.uniform(low, high)
-                pose[3] += self.wrist_mid(pose[:2])
-                obs = yield from self.servo(
-                    obs,
-                    lambda o, pose=pose: (pose[:3], pose[3]),
-                    rng.choice([OPEN, CLOSE]),
-                    style,
-                    tol=0.01,
-                    rot_tol=0.1,
-                    max_steps=25,
-                )
-            return obs
+
+            def heading(o: Obs, pose: np.ndarray) -> float:  # yaw relative to the wrist's mid
+                return pose[3] + self.wrist_mid(pose[:2])
+
+            return (yield from self.wander(obs, style, low, high, heading, max_steps=25))
 
         def program(obs: Obs) -> Program:
             while True:
@@ -536,8 +494,3 @@ class RsSquarePeg(RobosuiteEnv):
                 obs = yield from primitive(obs)
 
         return ScriptedController(program, self.action_dim)
-
-
-def _rot(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s], [s, c]])
