@@ -26,7 +26,7 @@ from tqdm import tqdm
 from rise.atomic import atomic_path
 from rise.data import read_dataset
 from rise.nets import resolve_device
-from rise.pool import gripper_key, obs_keys
+from rise.pool import obs_keys, observer
 from rise.threads import pin as pin_threads
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -133,7 +133,7 @@ def embed(
             "cameras": list(image_keys),
             "semantic": weights != "random",
         }
-    grip = gripper_state({s: ds.obs[gripper_key(task)].mean(-1) for s, ds in sets.items()})
+    grip = gripper_state({s: ds.obs[observer(task).gripper_key].mean(-1) for s, ds in sets.items()})
     arrays = {}
     for source, part in zip(sets, np.split(feats, splits), strict=True):
         arrays[source] = part

@@ -18,8 +18,7 @@ import numpy as np
 
 from rise.atomic import atomic_path
 from rise.data import DatasetError, read_dataset
-from rise.envs import ENVS
-from rise.pool import obs_keys
+from rise.pool import obs_keys, observer
 from rise.tasks import get
 
 ROBOMIMIC_ARRAYS = ("actions", "rewards", "dones", "states")
@@ -53,7 +52,7 @@ def import_dataset(
         raise DatasetError(f"{src}: cannot open as HDF5 (truncated or not HDF5): {exc}") from exc
     ds = read_dataset(src, lowdim_keys, image_keys, demos=demos, require=ROBOMIMIC_ARRAYS)
     spec = get(task)
-    action_dim = (spec.robot or ENVS[spec.env]).action_dim
+    action_dim = observer(task).action_dim
     if ds.actions.shape[1] != action_dim:
         raise DatasetError(
             f"{src}: {ds.actions.shape[1]}-d actions, but task {task} "

@@ -27,20 +27,20 @@ from rise.envs import ENVS
 from rise.tasks import EXPERT, dataset_owner, get
 
 
+def observer(task: str):
+    """What declares a task's observation keys and action size: its env's class, or the
+    real robot's spec (a real robot declares them itself)."""
+    spec = get(task)
+    return spec.robot or ENVS[spec.env]
+
+
 def obs_keys(task: str, obs_mode: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(low-dim keys, camera keys) a policy observes: `lowdim` sees the object pose,
     `image` sees the cameras plus proprioception, as in the paper."""
-    spec = get(task)
-    cls = spec.robot or ENVS[spec.env]  # a real robot declares its keys itself
+    cls = observer(task)
     if obs_mode == "lowdim":
         return tuple(cls.lowdim_keys), ()
     return tuple(cls.proprio_keys), tuple(cls.image_keys)
-
-
-def gripper_key(task: str) -> str:
-    """The low-dim key of the finger positions (its name differs between tiers)."""
-    spec = get(task)
-    return (spec.robot or ENVS[spec.env]).gripper_key
 
 
 class Normalizer:
@@ -135,7 +135,7 @@ def check_task_data(sets: dict[str, Dataset], task: str, obs_mode: str) -> None:
     spec = get(task)
     envs = {get(dataset_owner(task, s)).env for s in spec.sources}
     shapes = observation_shapes(task, obs_mode == "image")
-    action_dim = (spec.robot or ENVS[spec.env]).action_dim
+    action_dim = observer(task).action_dim
     for ds in sets.values():
         env = ds.env_args.get("env_name")
         if ds.env_args.get("type") == "rise_mini" and env not in envs:

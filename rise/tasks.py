@@ -106,15 +106,11 @@ TASKS: dict[str, Task] = {
         "mini_square_peg", 20, Data("suboptimal", 80),
         story="clumsy, noisy, hesitant, dropped, misaligned and slow attempts",
     ),
-}  # fmt: skip
-
-# The robosuite tier: Table I's simulated rows on robosuite's Panda (OSC delta pose, 20 Hz),
-# observations under robomimic's names; `snakemake results/table1_robosuite.csv` builds the
-# rows listed under `robosuite_tasks` in params.yaml. Same Table IV sizes as the mini rows.
-ROBOSUITE: dict[str, Task] = {
+    # The robosuite tier: the same rows on robosuite's Panda (OSC delta pose, 20 Hz),
+    # observations under robomimic's names, Table IV sizes; `snakemake
+    # results/table1_robosuite.csv` builds those listed under `robosuite_tasks`.
     "rs_square_peg": _coverage("rs_square_peg", 200, 224),
-}
-TASKS.update(ROBOSUITE)  # every simulated row, whichever tier: what `tasks:` may list
+}  # fmt: skip
 
 # Table I's real rows (Table IV sizes): datasets from `rise import`, each cell scored from
 # a robot's recorded rollouts (`results/table1_real.csv`).

@@ -62,6 +62,12 @@ def table1_cells(tier="tasks"):
                           lam_str, eps_str)
 
 
+def table1_cell_args(tier="tasks"):
+    """`rise table`'s --cell arguments for those rows."""
+    return " ".join(f"--cell {t} {m} " + " ".join(files)
+                    for (t, m), files in table1_cells(tier).items())
+
+
 # Input functions: the task (rise.tasks) and a variant tag (rise.methods) decide what a job reads.
 def collect_check(w):
     """Only the owner of a dataset collects it (a shared one is collected once)."""

@@ -6,9 +6,7 @@ rule table1:
         md=P.TABLE1_MD,
         json=P.TABLE1_JSON,
     params:
-        cells=lambda w: " ".join(
-            f"--cell {t} {m} " + " ".join(files) for (t, m), files in table1_cells().items()
-        ),
+        cells=lambda w: table1_cell_args(),
     log:
         "logs/table1.log",
     conda:
@@ -26,10 +24,7 @@ use rule table1 as table1_robosuite with:
         md=P.TABLE1_ROBOSUITE_MD,
         json=P.TABLE1_ROBOSUITE_JSON,
     params:
-        cells=lambda w: " ".join(
-            f"--cell {t} {m} " + " ".join(files)
-            for (t, m), files in table1_cells("robosuite_tasks").items()
-        ),
+        cells=lambda w: table1_cell_args("robosuite_tasks"),
     log:
         "logs/table1_robosuite.log",
 
