@@ -126,6 +126,14 @@ def _lowdim(ds: Dataset, keys, nxt: bool) -> np.ndarray:
     return np.concatenate([src[k] for k in keys], -1).astype(np.float32)
 
 
+def recorded_env(env_args: dict) -> str | None:
+    """The env of ours a dataset was recorded in (a mini env, or a robosuite-tier env, which
+    writes robomimic's env_args plus `rise_env`); None for a file from elsewhere."""
+    if env_args.get("type") == "rise_mini":
+        return env_args.get("env_name")
+    return env_args.get("rise_env")
+
+
 def check_task_data(sets: dict[str, Dataset], task: str, obs_mode: str) -> None:
     """Refuse a dataset of another task, naming file, key and value: recorded in an env the
     task does not learn from (files the workflow wrote say which), observations of other
@@ -137,8 +145,8 @@ def check_task_data(sets: dict[str, Dataset], task: str, obs_mode: str) -> None:
     shapes = observation_shapes(task, obs_mode == "image")
     action_dim = observer(task).action_dim
     for ds in sets.values():
-        env = ds.env_args.get("env_name")
-        if ds.env_args.get("type") == "rise_mini" and env not in envs:
+        env = recorded_env(ds.env_args)
+        if env is not None and env not in envs:
             raise DatasetError(
                 f"{ds.path}: data.attrs['env_args'] records env {env!r}; task {task} learns "
                 f"from {', '.join(sorted(envs))}"

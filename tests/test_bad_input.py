@@ -162,6 +162,11 @@ def another_env(f):
     f["data"].attrs["env_args"] = json.dumps({"env_name": "mini_threading", "type": "rise_mini"})
 
 
+def robosuite_env(f):
+    args = {"env_name": "NutAssemblySquare", "type": 1, "rise_env": "rs_square_peg"}
+    f["data"].attrs["env_args"] = json.dumps(args)
+
+
 dataset_case("data-nan", "demo_1/obs/eef_pos contains NaN or inf",
              lambda f: f["data/demo_1/obs/eef_pos"].__setitem__((0, 0), np.nan))  # fmt: skip
 dataset_case("data-missing-key", "demo_0/next_obs/object is missing",
@@ -181,6 +186,8 @@ dataset_case("data-another-tasks-keys", "obs/object is (8,) per step, task mini_
              "observes (7,)", resize("object", 8))  # the mug's object pose  # fmt: skip
 dataset_case("data-another-tasks-env", "data.attrs['env_args'] records env 'mini_threading'; "
              "task mini_square_peg learns from mini_square_peg", another_env)  # fmt: skip
+dataset_case("data-another-tiers-env", "data.attrs['env_args'] records env 'rs_square_peg'; "
+             "task mini_square_peg learns from mini_square_peg", robosuite_env)  # fmt: skip
 
 
 @case("data-truncated", "{bad}: cannot open as HDF5 (truncated or not HDF5)")
