@@ -75,6 +75,20 @@ def variant(method: str, lam, eps, ne=None) -> str:
     return tag
 
 
+def trained_policy(tag: str, policy_hp: dict) -> str:
+    """The variant whose checkpoint a cell evaluates: its own, or BCU's when its training is
+    BCU's bit for bit (a critic that neither weights the loss nor shares batches, no penalty,
+    no augmentation: IDQL under `weighting: none`, `expert_share: 0`), so it is trained once.
+    The critic still picks among the candidates at test time; tests/test_algos.py checks the
+    two trainings give the same weights."""
+    method, knobs = parse_variant(tag)
+    unused_critic = policy_hp["weighting"] == "none" and not policy_hp["expert_share"]
+    plain = method.family == "diffusion" and not (method.lipschitz or method.augment)
+    if method.critic and plain and unused_critic:
+        return variant("BCU", None, None, knobs.get("ne"))
+    return tag
+
+
 def knob_values(knobs: list[str]) -> dict[str, str]:
     """{"lam": "0.1", "eps": "0.15"} from tag parts such as "lam0.1" and "eps0.15" (policy
     variants and critic tags write their knobs alike); ValueError on a malformed part."""

@@ -78,7 +78,8 @@ def load_checkpoint(path: str, kind: str, device: torch.device | str = "cpu"):
     if ckpt.get("kind") != kind:
         raise ValueError(f"{path}: expected a {kind} checkpoint, found {ckpt.get('kind')!r}")
     meta = ckpt["meta"]
-    model = (build_critic if kind == "critic" else build_policy)(meta)
+    with torch.random.fork_rng(devices=[]):  # the weights are replaced: keep the caller's stream
+        model = (build_critic if kind == "critic" else build_policy)(meta)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), meta, Normalizer(ckpt["normalizer"])
 

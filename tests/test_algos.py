@@ -249,3 +249,34 @@ def test_bf16_precision_trains_fp32_weights_on_a_bf16_loss(cell, tmp_path):
     assert all(v.dtype == torch.float32 for v in bf16.values() if v.is_floating_point())
     diff = [(fp32[k] - bf16[k]).abs().max().item() for k in fp32 if fp32[k].is_floating_point()]
     assert 0 < max(diff) < 0.05
+
+
+def test_an_unweighted_critic_trains_bcus_policy_bit_for_bit(cell, tmp_path):
+    """Why the workflow trains IDQL's policy once, as BCU's, under `weighting: none` and
+    `expert_share: 0` (rise.methods.trained_policy): with the critic given, the checkpoint
+    is BCU's exactly; with advantage weights it is not."""
+    from rise.config import load, section
+    from rise.methods import trained_policy
+    from rise.train import train_policy
+
+    hp = {**section(load("params.yaml"), "smoke", "policy"), "steps": 4, "denoiser": "mlp"}
+    files = {s: str(cell / f"{s}.hdf5") for s in ("expert", "play")}
+
+    def weights(critic, weighting):
+        out = tmp_path / f"{critic is None}_{weighting}.pt"
+        train_policy(task="mini_square_peg", obs="lowdim", files=files, pairs=None,
+                     critic_path=critic, lam=0.0, hp={**hp, "weighting": weighting}, seed=0,
+                     out=str(out), curve=str(tmp_path / "curve.csv"))  # fmt: skip
+        return torch.load(out, weights_only=True)["state_dict"]
+
+    bcu, critic = weights(None, "none"), str(cell / "c.pt")
+    for weighting, same in (("none", True), ("advantage", False)):
+        idql = weights(critic, weighting)
+        assert all(torch.equal(bcu[k], idql[k]) for k in bcu) == same, weighting
+        shared = trained_policy("idql", {"weighting": weighting, "expert_share": 0.0})
+        assert shared == ("bcu" if same else "idql")
+    unweighted = {"weighting": "none", "expert_share": 0.0}
+    assert trained_policy("idql_ne0.5", unweighted) == "bcu_ne0.5"
+    assert trained_policy("idql", {**unweighted, "expert_share": 0.5}) == "idql"
+    assert trained_policy("rise_lam0.1_eps0.15", unweighted) == "rise_lam0.1_eps0.15"
+    assert trained_policy("idqlsn_lam0.1", unweighted) == "idqlsn_lam0.1"

@@ -120,6 +120,18 @@ def test_every_pairs_file_is_passed_with_its_epsilon(tmp_path):
     assert shell and all(eps == given for eps, given in shell), shell
 
 
+@pytest.mark.parametrize("scale, shared", [("cpu", True), ("smoke", False)])
+def test_idql_evaluates_bcus_policy_where_its_training_is_bcus(tmp_path, scale, shared):
+    """The `cpu` preset (unweighted, no expert share) trains IDQL's policy once, as BCU's;
+    under advantage weights (the other presets) IDQL trains its own."""
+    root = copy_repo(tmp_path, scale=scale, tasks=["mini_square_hook"], seeds=[0])
+    out = run(["snakemake", "-n", "-p", "results/table1.csv"], root)
+    idql_policy = "models/mini_square_hook/lowdim/idql/seed0/policy.pt"
+    evaluated = re.search(r"--policy (\S+) --critic \S+/critic-none/seed0/critic\.pt", out)
+    assert (f"--out {idql_policy}" in out) != shared
+    assert evaluated.group(1) == (idql_policy.replace("idql", "bcu") if shared else idql_policy)
+
+
 @pytest.mark.parametrize(
     "device, message",
     [

@@ -9,7 +9,7 @@ import rise.config
 import rise.figures
 from rise import paths as P
 from rise import tasks as T
-from rise.methods import METHODS, parse_variant, variant
+from rise.methods import METHODS, parse_variant, trained_policy, variant
 
 PARAMS = workflow.configfiles[0] if workflow.configfiles else "params.yaml"
 try:
@@ -175,7 +175,8 @@ def eval_inputs(w):
     if in_round(w):
         inputs = {"policy": P.policy_at(w.task, w.obs, w.round, w.variant, w.seed)}
     else:
-        inputs = {"policy": P.policy(w.task, w.obs, w.variant, w.seed)}
+        trained = trained_policy(w.variant, hp("policy"))
+        inputs = {"policy": P.policy(w.task, w.obs, trained, w.seed)}
     if method.critic:
         inputs["critic"] = critic_of(w, knobs)
     return inputs
