@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from rise.atomic import atomic_path, write_json
-from rise.envs import make_env
+from rise.envs import ENVS, make_env
 from rise.nets import resolve_device
 from rise.tasks import get
 from rise.threads import pin as pin_threads
@@ -149,37 +149,21 @@ def evaluate(
     cameras = bool(meta["image_keys"])
     task = get(meta["task"])
     region = region or task.eval_region
-    envs = [make_env(task.env, cameras=cameras or i < videos) for i in range(episodes)]
-    obs = [env.reset(region, np.random.default_rng([seed, i])) for i, env in enumerate(envs)]
-    records = [
-        {"episode": i, "init_object": o["object"].round(4).tolist(), "success": False, "steps": 0}
-        for i, o in enumerate(obs)
+    env_args = meta.get("env_args")  # the demos' env: robot, controller, control rate
+    env_class = ENVS[task.env]
+    width = min(episodes, env_class.parallel_envs or episodes)
+    envs = [
+        make_env(task.env, cameras=cameras or i < videos, env_args=env_args) for i in range(width)
     ]
-    histories = [[o] * meta["n_obs_steps"] for o in obs]
-    frames = [[o["agentview_image"]] for o in obs[:videos]]
-    active = list(range(episodes))
-    horizon = envs[0].horizon
-    plans: dict[int, np.ndarray] = {}
-    with tqdm(total=horizon, desc=f"evaluate {meta['task']}") as bar:
-        for t in range(horizon):
-            if not active:
-                break
-            if t % meta["n_action_steps"] == 0:
-                chosen = planner([histories[i] for i in active])
-                plans = dict(zip(active, chosen, strict=True))
-            for i in list(active):
-                o = envs[i].step(plans[i][t % meta["n_action_steps"]])
-                histories[i] = histories[i][1:] + [o]
-                records[i]["steps"] = t + 1
-                if i < videos:
-                    frames[i].append(o["agentview_image"])
-                if envs[i].success():
-                    records[i]["success"] = True
-                    active.remove(i)
-            bar.update(1)
-    for env, record, history in zip(envs, records, histories, strict=True):
+    records, frames = [], []
+    waves = [range(i, min(i + width, episodes)) for i in range(0, episodes, width)]
+    with tqdm(total=envs[0].horizon * len(waves), desc=f"evaluate {meta['task']}") as bar:
+        for wave in waves:
+            wave_records, wave_frames = _roll_wave(envs, wave, planner, seed, region, videos, bar)
+            records += wave_records
+            frames += wave_frames
+    for env in envs:
         env.close()
-        record["final_object"] = history[-1]["object"].round(4).tolist()
     successes = sum(r["success"] for r in records)
     metrics = {
         "task": meta["task"],
@@ -200,6 +184,46 @@ def evaluate(
     write_json(episodes_out, records)
     write_json(out, metrics)
     return metrics
+
+
+def _roll_wave(envs, wave: range, planner: Planner, seed: int, region: str, videos: int, bar):
+    """Episodes `wave` in lockstep, one env each, planned together (one batched call per
+    chunk). Episode i starts from rng [seed, i], whichever wave it is in. Returns their
+    records and the frames of those among the first `videos` episodes."""
+    meta = planner.meta
+    obs = [
+        env.reset(region, np.random.default_rng([seed, i]))
+        for env, i in zip(envs, wave, strict=False)
+    ]
+    records = [
+        {"episode": i, "init_object": o["object"].round(4).tolist(), "success": False, "steps": 0}
+        for i, o in zip(wave, obs, strict=True)
+    ]
+    histories = [[o] * meta["n_obs_steps"] for o in obs]
+    film = {j: [obs[j]["agentview_image"]] for j, i in enumerate(wave) if i < videos}
+    active = list(range(len(wave)))
+    plans: dict[int, np.ndarray] = {}
+    horizon = envs[0].horizon
+    for t in range(horizon):
+        if not active:
+            bar.update(horizon - t)  # the wave ended early
+            break
+        if t % meta["n_action_steps"] == 0:
+            chosen = planner([histories[j] for j in active])
+            plans = dict(zip(active, chosen, strict=True))
+        for j in list(active):
+            o = envs[j].step(plans[j][t % meta["n_action_steps"]])
+            histories[j] = histories[j][1:] + [o]
+            records[j]["steps"] = t + 1
+            if j in film:
+                film[j].append(o["agentview_image"])
+            if envs[j].success():
+                records[j]["success"] = True
+                active.remove(j)
+        bar.update(1)
+    for record, history in zip(records, histories, strict=True):
+        record["final_object"] = history[-1]["object"].round(4).tolist()
+    return records, list(film.values())
 
 
 def _write_videos(folder: str, frames: list[list[np.ndarray]]) -> None:

@@ -87,6 +87,8 @@ class Pool:
     image_keys: tuple[str, ...]
     sizes: dict[str, int]  # source -> its number of rows
     rows: dict[str, int] = field(default_factory=dict)  # source -> rows in its file (all)
+    # the expert file's env_args: the env its demos ran in, rebuilt to evaluate the policy
+    env_args: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -211,6 +213,7 @@ def load_pool(
         image_keys=image_keys,
         sizes={name: len(ds) for name, ds in sets.items()},
         rows=rows,
+        env_args=sets[EXPERT].env_args if EXPERT in sets else {},
     )
 
 

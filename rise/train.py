@@ -221,6 +221,7 @@ def _meta(pool: Pool, task: str, obs: str, sizes: dict, **extra) -> dict:
         "action_dim": pool.actions.shape[1],
         "task": task,
         "obs": obs,
+        "env_args": pool.env_args,
         **extra,
     }
 

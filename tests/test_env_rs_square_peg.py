@@ -77,6 +77,32 @@ def test_state_round_trip_and_robomimic_env_args(env):
         env.step(np.zeros(5))
 
 
+# robomimic's Square files store a robosuite <= 1.4 arm controller config (OSC_POSE)
+OLD_OSC = {"type": "OSC_POSE", "input_max": 1, "input_min": -1, "kp": 120, "damping": 1,
+           "output_max": [0.05, 0.05, 0.05, 0.5, 0.5, 0.5], "impedance_mode": "fixed",
+           "output_min": [-0.05, -0.05, -0.05, -0.5, -0.5, -0.5], "control_delta": True,
+           "uncouple_pos_ori": True, "interpolation": None, "ramp_ratio": 0.2}  # fmt: skip
+ROBOMIMIC_ENV_ARGS = {
+    "env_name": "NutAssemblySquare", "type": 1,
+    "env_kwargs": {"robots": ["Panda"], "controller_configs": OLD_OSC, "control_freq": 20,
+                   "has_renderer": False, "camera_heights": 84},
+}  # fmt: skip
+
+
+def test_env_is_rebuilt_from_a_robomimic_files_env_args():
+    """The file's robot, controller (1.4 arm config -> 1.5 composite) and rate are honoured;
+    env_args of another env are refused by name."""
+    env = make_env("rs_square_peg", env_args=ROBOMIMIC_ENV_ARGS)
+    arm = env.robot.composite_controller.part_controllers["right"]
+    assert type(arm).__name__ == "OperationalSpaceController" and arm.input_type == "delta"
+    assert np.allclose(arm.kp, 120) and env.kwargs["control_freq"] == 20
+    assert set(env.kwargs["controller_configs"]["body_parts"]) == {"right"}
+    assert not env.kwargs["has_offscreen_renderer"]  # cameras stay the caller's
+    env.close()
+    with pytest.raises(ValueError, match="'Lift'.*'NutAssemblySquare'"):
+        make_env("rs_square_peg", env_args={"env_name": "Lift", "type": 1})
+
+
 def test_success_rejects_near_misses(env):
     env.reset("expert", np.random.default_rng(0))
     peg = np.array([*env.PEG_XY, env.table_z + env.NUT_HALF_H])

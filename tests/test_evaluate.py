@@ -12,7 +12,7 @@ import torch
 import rise.evaluate
 from rise import tasks as T
 from rise.config import load, section
-from rise.envs import make_env
+from rise.envs import ENVS, make_env
 from rise.evaluate import Planner
 from rise.train import effective_batch_size
 
@@ -137,3 +137,34 @@ def test_cli_evaluate_samples_as_the_preset_says(cell, tmp_path):
         pol["inference_steps"],
     )
     assert metrics["extraction"] and metrics["num_samples"] == 4
+
+
+def test_episodes_run_in_waves_of_the_envs_an_env_class_allows(cell, tmp_path, monkeypatch):
+    """An env class that caps `parallel_envs` (robosuite's: building one takes seconds) has
+    its envs reused wave after wave: 5 episodes on 2 envs start where 5 envs start them, and
+    the first `videos` episodes are filmed."""
+    built = []
+
+    def counting_make_env(name, **kwargs):
+        built.append(kwargs["cameras"])
+        return make_env(name, **kwargs)
+
+    def run(name):
+        out = {k: str(tmp_path / name / k) for k in ("m.json", "e.json", "videos")}
+        rise.evaluate.evaluate(policy=str(cell / "p.pt"), critic=None, episodes=5,
+                               num_samples=1, scheduler="ddim", inference_steps=2, seed=0,
+                               videos=2, out=out["m.json"], episodes_out=out["e.json"],
+                               videos_out=out["videos"])  # fmt: skip
+        records = json.loads(Path(out["e.json"]).read_text())
+        return records, sorted(p.name for p in Path(out["videos"]).iterdir())
+
+    monkeypatch.setattr(rise.evaluate, "make_env", counting_make_env)
+    one_wave, one_wave_videos = run("one")
+    assert built == [True, True, False, False, False]
+    built.clear()
+    monkeypatch.setattr(ENVS[T.get(TASK).env], "parallel_envs", 2)
+    waves, wave_videos = run("waves")
+    assert built == [True, True]
+    assert [r["episode"] for r in waves] == list(range(5))
+    assert [r["init_object"] for r in waves] == [r["init_object"] for r in one_wave]
+    assert wave_videos == one_wave_videos and len(wave_videos) == 2

@@ -23,7 +23,13 @@ RS_IMAGES = ("agentview_image", "robot0_eye_in_hand_image")
 
 
 def write_robomimic(
-    path, lengths=(5, 6, 4, 7, 3), images=True, edit=None, action_dim=5, keys=(LOWDIM, IMAGES)
+    path,
+    lengths=(5, 6, 4, 7, 3),
+    images=True,
+    edit=None,
+    action_dim=5,
+    keys=(LOWDIM, IMAGES),
+    env_args=None,
 ):
     """A robomimic v0.3 file written from its documented layout, not with rise's writer:
     float64 low-dim obs, uint8 HWC images (chunked, gzip), per-demo num_samples, data.total,
@@ -31,7 +37,8 @@ def write_robomimic(
     rng = np.random.default_rng(0)
     with h5py.File(path, "w") as f:
         data = f.create_group("data")
-        data.attrs["env_args"] = json.dumps({"env_name": "NutAssemblySquare", "type": 1})
+        env_args = env_args or {"env_name": "NutAssemblySquare", "type": 1}
+        data.attrs["env_args"] = json.dumps(env_args)
         data.attrs["total"] = sum(lengths)
         for i, n in enumerate(lengths):
             demo = data.create_group(f"demo_{i}")
@@ -96,6 +103,32 @@ def test_robomimic_square_file_imports_into_the_robosuite_tier(tmp_path):
     # the mini tier's names are not the robosuite tier's: the mini task refuses this file
     assert run_import(src, tmp_path / "mini.hdf5", "--obs", "lowdim") == 2
     assert not (tmp_path / "mini.hdf5").exists()
+
+
+def test_a_policy_trained_on_a_robomimic_file_is_evaluated_in_the_files_env(tmp_path):
+    """Import, train, evaluate: the policy carries the file's env_args (robosuite 1.4's arm
+    controller, as robomimic's Square files store it) and evaluation rebuilds that env."""
+    from test_env_rs_square_peg import ROBOMIMIC_ENV_ARGS
+
+    from rise.train import load_checkpoint
+
+    src, data = tmp_path / "square_ph.hdf5", tmp_path / "expert.hdf5"
+    write_robomimic(src, (12,) * 5, images=False, action_dim=7, keys=(RS_LOWDIM, ()),
+                    env_args=ROBOMIMIC_ENV_ARGS)  # fmt: skip
+    smoke = ["--task", "rs_square_peg", "--obs", "lowdim", "--scale", "smoke"]
+    assert main(["import", "--input", str(src), "--source", "expert", "--out", str(data),
+                 "--filter-key", "train", *smoke]) == 0  # fmt: skip
+    policy = tmp_path / "policy.pt"
+    curve = tmp_path / "c.csv"
+    assert main(["train-policy", *smoke, "--method", "BC", "--data", f"expert={data}",
+                 "--seed", "0", "--out", str(policy), "--curve", str(curve)]) == 0  # fmt: skip
+    _, meta, _ = load_checkpoint(str(policy), "policy")
+    assert meta["env_args"] == ROBOMIMIC_ENV_ARGS
+    metrics = tmp_path / "metrics.json"
+    assert main(["evaluate", "--policy", str(policy), "--seed", "0", "--out", str(metrics),
+                 "--episodes-out", str(tmp_path / "e.json"), "--videos-out",
+                 str(tmp_path / "v"), "--scale", "smoke"]) == 0  # fmt: skip
+    assert json.loads(metrics.read_text())["episodes"] == 2
 
 
 def test_whole_file_without_masks_gets_train_valid(tmp_path):

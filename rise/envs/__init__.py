@@ -24,11 +24,18 @@ ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
 }
 
 
-def make_env(name: str, cameras: bool = False, image_size: int = 84) -> MiniEnv | RobosuiteEnv:
-    """Build the env registered as `name`; unknown names raise a ValueError listing the known."""
+def make_env(
+    name: str, cameras: bool = False, image_size: int = 84, env_args: dict | None = None
+) -> MiniEnv | RobosuiteEnv:
+    """Build the env registered as `name`; unknown names raise a ValueError listing the known.
+    A robosuite-tier env takes the robot, controller and control rate of a dataset's
+    robomimic `env_args` (a mini env has no such options: its env_args only name it)."""
     if name not in ENVS:
         raise ValueError(f"unknown env {name!r}; known envs: {', '.join(sorted(ENVS))}")
-    return ENVS[name](cameras=cameras, image_size=image_size)
+    cls = ENVS[name]
+    if env_args and issubclass(cls, RobosuiteEnv):
+        return cls(cameras=cameras, image_size=image_size, env_args=env_args)
+    return cls(cameras=cameras, image_size=image_size)
 
 
 __all__ = ["ENVS", "MiniEnv", "RobosuiteEnv", "make_env"]

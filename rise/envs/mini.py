@@ -132,6 +132,7 @@ class ScriptedEnv:
     name: str
     sources: dict[str, Source]
     action_dim: int
+    parallel_envs: int | None = None  # envs an evaluation steps together (None: one an episode)
 
     def controller(self, source: str, rng: np.random.Generator) -> ScriptedController:
         """The scripted controller that collects `source` (one instance per episode)."""

@@ -40,11 +40,9 @@ def robosuite_kwargs(cameras: bool, image_size: int, horizon: int) -> dict:
     from robosuite.controllers import load_composite_controller_config
 
     controller = load_composite_controller_config(controller="BASIC", robot=ROBOT)
-    # the Panda is one arm: keep its part only (robosuite drops the others with a warning each)
-    controller["body_parts"] = {"right": controller["body_parts"]["right"]}
     return {
         "robots": ROBOT,
-        "controller_configs": controller,
+        "controller_configs": one_arm(controller),
         "control_freq": 20,
         "horizon": horizon,
         "ignore_done": True,
@@ -59,6 +57,41 @@ def robosuite_kwargs(cameras: bool, image_size: int, horizon: int) -> dict:
         "camera_widths": image_size,
         "initialization_noise": {"magnitude": 0.0, "type": "gaussian"},
     }
+
+
+def one_arm(controller: dict) -> dict:
+    """A composite controller config with the right arm's part only: the tier's robots have
+    one arm (robosuite drops the other parts with a warning each)."""
+    return {**controller, "body_parts": {"right": controller["body_parts"]["right"]}}
+
+
+def recorded_kwargs(env_args: dict, env_name: str) -> dict:
+    """What a dataset's robomimic `env_args` decide of the env that replays its policy: the
+    robot, its controller (a robosuite <= 1.4 arm config, as robomimic's files store, becomes
+    1.5's composite config) and the control rate. Cameras, image size, horizon and resets stay
+    this tier's. ValueError, naming the value, for env_args of another env or simulator."""
+    from robosuite.controllers.composite.composite_controller_factory import (
+        refactor_composite_controller_config,
+    )
+
+    if env_args.get("type") != ROBOSUITE_ENV_TYPE or env_args.get("env_name") != env_name:
+        raise ValueError(
+            f"env_args name env {env_args.get('env_name')!r} of type {env_args.get('type')!r}; "
+            f"this env is robosuite's {env_name!r} (type {ROBOSUITE_ENV_TYPE})"
+        )
+    recorded = env_args.get("env_kwargs", {})
+    kwargs = {k: recorded[k] for k in ("robots", "control_freq") if k in recorded}
+    robot = kwargs.get("robots", ROBOT)
+    robot = robot[0] if isinstance(robot, list) and len(robot) == 1 else robot
+    if not isinstance(robot, str):
+        raise ValueError(f"env_args robots {robot!r}: this tier runs one single-arm robot")
+    kwargs["robots"] = robot
+    if "controller_configs" in recorded:
+        controller = refactor_composite_controller_config(
+            recorded["controller_configs"], robot, ["right"]
+        )
+        kwargs["controller_configs"] = one_arm(controller)
+    return kwargs
 
 
 class RobosuiteEnv(ScriptedEnv):
@@ -79,9 +112,10 @@ class RobosuiteEnv(ScriptedEnv):
     }
     # robosuite observables concatenated into `object`, in robomimic's order (pose first)
     object_keys: tuple[str, ...] = ()
+    parallel_envs = 10  # one takes seconds to build: evaluation reuses 10 for wave after wave
     JOINT_NOISE = 0.02  # std (rad) of the arm's initial joints around robosuite's home pose
 
-    def __init__(self, cameras: bool = False, image_size: int = 84):
+    def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
         # robosuite's import notices (no private macro file, no robosuite_models, no mink IK
         # for humanoids) concern features this tier does not use
         logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
@@ -90,6 +124,8 @@ class RobosuiteEnv(ScriptedEnv):
         self.cameras = bool(cameras)
         self.image_size = int(image_size)
         self.kwargs = robosuite_kwargs(self.cameras, self.image_size, self.horizon)
+        if env_args:
+            self.kwargs.update(recorded_kwargs(env_args, self.robosuite_env))
         self.env = robosuite.make(self.robosuite_env, **self.kwargs)
         if self.cameras:  # 84 x 84 renders gain nothing from shadows and multisampling
             self.env.sim.model.vis.quality.shadowsize = 0
