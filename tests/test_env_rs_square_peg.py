@@ -158,3 +158,23 @@ def test_scripted_expert_succeeds_and_play_never_does(env):
         assert not env.success()
         lifted |= env.nut_pose(obs)[0][2] > env.table_z + 0.05
     assert lifted  # play moves the nut, it is not idle
+
+
+@pytest.mark.parametrize("mode", ["clumsy", "missed_grasp", "misaligned"])
+def test_suboptimal_operator_modes_end_as_described(env, mode):
+    """Square-Worse's operator (shared with the mini tier, rise.envs.nut_operator) on the
+    Panda: the clumsy one gets the nut on, a missed grasp never lifts it, a misaligned one
+    leaves it on the peg's top."""
+    rng = np.random.default_rng([5, 0])
+    obs = env.reset("expert", rng)
+    controller = env.scripted_suboptimal(rng, mode)
+    heights = []
+    for _ in range(env.horizon):
+        obs = env.step(controller(obs))
+        heights.append(env.nut_pose(obs)[0][2] - env.table_z)
+    nut = env.nut_pose(obs)[0]
+    assert env.success() == (mode == "clumsy")
+    if mode == "missed_grasp":
+        assert max(heights) < env.NUT_HALF_H + 0.01
+    if mode == "misaligned":
+        assert heights[-1] > 0.05 and np.linalg.norm(nut[:2] - env.PEG_XY) < 0.06

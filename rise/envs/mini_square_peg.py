@@ -49,25 +49,15 @@ from rise.envs.mini import (
     wrap_angle,
     yaw_quat,
 )
+from rise.envs.nut_operator import NutOperator
 
 
-class MiniSquarePeg(MiniEnv):
+class MiniSquarePeg(NutOperator, MiniEnv):
     name = "mini_square_peg"
     regions = ("expert", "play", "eval", "valid")
     horizon = 200
     object_joint = "nut"
     sources = {**MiniEnv.sources, "suboptimal": Source("expert", successes_only=False)}
-    # Failure mode of a suboptimal episode -> probability (see `scripted_suboptimal`).
-    SUBOPTIMAL_MODES = {
-        "clumsy": 0.15,
-        "noisy": 0.15,
-        "hesitant": 0.15,
-        "missed_grasp": 0.1,
-        "drop": 0.15,
-        "misaligned": 0.15,
-        "slow": 0.15,
-    }
-
     PEG_XY = np.array([0.0, 0.0])
     PEG_HALF = 0.015  # 3 x 3 cm peg
     PEG_HEIGHT = 0.06
@@ -338,7 +328,42 @@ class MiniSquarePeg(MiniEnv):
 
     def deliver(self, obs: Obs, style: Style) -> Program:
         """The expert's goal move with the nut in hand: turn it square, lower it over the peg."""
-        return (yield from self.place(obs, style, self.PEG_XY, self.square_yaw(obs), 0.003, 0.04))
+        return (yield from self.put_on_peg(obs, style, self.PEG_XY, self.square_yaw(obs)))
+
+    # ----------------------------------------------------------------- the operator's moves
+    def put_on_peg(self, obs: Obs, style: Style, goal_xy, goal_yaw: float) -> Program:
+        return (yield from self.place(obs, style, goal_xy, goal_yaw, 0.003, 0.04))
+
+    def botched_pick(self, obs: Obs, style: Style, along: float, rng) -> Program:
+        """A grasp closing on air: past the handle's end, or above the handle."""
+        if rng.random() < 0.5:
+            handle_end = self.HOLE_HALF + self.WALL + self.HANDLE_LEN
+            return (yield from self.pick(obs, style, handle_end + rng.uniform(0.03, 0.04)))
+        high = self.GRASP_Z + rng.uniform(0.025, 0.04)
+        return (yield from self.pick(obs, style, along, grasp_z=high))
+
+    def hover(self, obs: Obs, style: Style) -> Program:
+        return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
+
+    def back_off(self, obs: Obs, style: Style) -> Program:
+        """Up to carrying height with open fingers (after letting the nut go mid-carry)."""
+        return (yield from self.rise_to(obs, self.CARRY_Z, OPEN, style))
+
+    def gripper_pose(self, obs: Obs) -> tuple[np.ndarray, float]:
+        return obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
+
+    def carry_toward(self, obs: Obs, style: Style, goal_xy, goal_yaw: float, **servo) -> Program:
+        """Carry the held nut towards (goal_xy, goal_yaw) at the gripper's current height."""
+        phi_goal, z = self.goal_heading(obs, goal_yaw), float(obs["eef_pos"][2])
+        return (
+            yield from self.servo(
+                obs,
+                lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, z),
+                CLOSE,
+                style,
+                **servo,
+            )
+        )
 
     def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
         """Pick the nut by its handle and `deliver` it (for this task: over the peg).
@@ -441,137 +466,3 @@ class MiniSquarePeg(MiniEnv):
                 obs = yield from primitive(obs)
 
         return ScriptedController(program, self.action_dim)
-
-    def scripted_suboptimal(
-        self, rng: np.random.Generator, mode: str | None = None
-    ) -> ScriptedController:
-        """An inexperienced operator (robomimic's Square-Worse): slower and shakier than the
-        expert, with one failure mode per episode, drawn from SUBOPTIMAL_MODES unless given:
-
-          clumsy        one hesitation on the way, then gets the nut on (a non-expert success);
-          noisy         a very shaky hand: the nut often catches on the peg's top;
-          hesitant      pauses and back-and-forth moves between every step: often too late;
-          missed_grasp  closes beyond the handle's end or above it, the same way again, gives up;
-          drop          opens the gripper mid-carry; sometimes picks the nut up again;
-          misaligned    lowers the nut 2-3 cm off the peg's axis: its ring catches on the
-                        peg's top and stays there (or leans against it) after the release;
-          slow          far too slow, with pauses: the horizon ends before the nut is on.
-
-        The controller's `mode` attribute names the episode's mode (for tests and analysis).
-        """
-        modes = self.SUBOPTIMAL_MODES
-        if mode is None:
-            mode = str(rng.choice(list(modes), p=list(modes.values())))
-        elif mode not in modes:
-            raise ValueError(f"unknown mode {mode!r}; known: {sorted(modes)}")
-        style = Style(rng, speed=rng.uniform(0.45, 0.8), noise=rng.uniform(0.08, 0.15))
-        if mode == "noisy":
-            style = replace(style, noise=rng.uniform(0.4, 0.6))
-        elif mode == "hesitant":
-            style = style.slower(0.5)
-        elif mode == "slow":
-            style = replace(style, speed=rng.uniform(0.2, 0.3))
-        along = self.GRASP_ALONG + rng.uniform(-0.01, 0.01)
-        # Where (of 4 points in the script) the operator stops to hesitate, and how often.
-        waits = {"hesitant": (4, 2), "slow": (4, 1), "clumsy": (1, 1)}.get(mode, (0, 0))
-        wait_at = set(rng.choice(4, size=waits[0], replace=False).tolist())
-
-        def hesitate(obs: Obs, point: int, grip: float) -> Program:
-            """At `point` of the script: stop a moment, or drift off and come back."""
-            for _ in range(waits[1] if point in wait_at else 0):
-                if mode == "slow" or rng.random() < 0.5:
-                    obs = yield from self.hold(obs, grip, int(rng.integers(5, 15)))
-                    continue
-                home, yaw = obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
-                away = home + np.append(rng.uniform(-0.05, 0.05, 2), rng.uniform(0.0, 0.03))
-                for goal in (away, home):
-                    obs = yield from self.servo(
-                        obs, lambda o, g=goal, y=yaw: (g, y), grip, style, tol=0.008, max_steps=15
-                    )
-            return obs
-
-        def stalling(program: Program) -> Program:
-            """Slow mode: the operator freezes for 1-2 steps after most moves."""
-            action = next(program)
-            while True:
-                obs = yield action
-                for _ in range(int(rng.integers(1, 3))):
-                    obs = yield np.append(np.zeros(4), action[4])
-                try:
-                    action = program.send(obs)
-                except StopIteration as stop:
-                    return stop.value
-
-        def carry_part(obs: Obs, fraction: float) -> Program:
-            """Carry the held nut towards the peg until `fraction` of the way is done."""
-            start = obs["object"][:2].astype(np.float64)
-            yaw = self.square_yaw(obs)
-            phi_goal, z = self.goal_heading(obs, yaw), float(obs["eef_pos"][2])
-            done = fraction * np.linalg.norm(self.PEG_XY - start)
-            return (
-                yield from self.servo(
-                    obs,
-                    lambda o: self.carry_target(o, self.PEG_XY, yaw, phi_goal, z),
-                    CLOSE,
-                    style,
-                    until=lambda o: np.linalg.norm(o["object"][:2] - start) > done,
-                    max_steps=60,
-                )
-            )
-
-        def miss(obs: Obs) -> Program:
-            """Botched grasps: fingers closing past the handle's end, or above the handle."""
-            for _ in range(int(rng.integers(2, 4))):
-                if rng.random() < 0.5:
-                    handle_end = self.HOLE_HALF + self.WALL + self.HANDLE_LEN
-                    obs = yield from self.pick(obs, style, handle_end + rng.uniform(0.03, 0.04))
-                else:
-                    high = self.GRASP_Z + rng.uniform(0.025, 0.04)
-                    obs = yield from self.pick(obs, style, along, grasp_z=high)
-                obs = yield from self.hold(obs, OPEN, int(rng.integers(3, 10)))
-            return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
-
-        def attempt(obs: Obs, drop: bool) -> Program:
-            """Pick, carry (dropping the nut on the way if `drop`), put it on the peg."""
-            obs = yield from hesitate(obs, 0, OPEN)
-            obs = yield from self.pick_retrying(obs, style, along, tries=2)
-            if not self.holding(obs):
-                return (yield from self.rise_to(obs, self.HOVER_Z, OPEN, style))
-            obs = yield from hesitate(obs, 1, CLOSE)
-            obs = yield from carry_part(obs, rng.uniform(0.2, 0.5))
-            if drop:
-                obs = yield from self.hold(obs, OPEN, 5)
-                return (yield from self.rise_to(obs, self.CARRY_Z, OPEN, style))
-            obs = yield from hesitate(obs, 2, CLOSE)
-            goal_yaw, goal_xy = self.square_yaw(obs), self.PEG_XY
-            if mode == "misaligned":  # 2-3 cm off the axis: the ring lands on the peg's top
-                theta = rng.uniform(-np.pi, np.pi)
-                goal_xy = self.PEG_XY + rng.uniform(0.02, 0.03) * np.array(
-                    [np.cos(theta), np.sin(theta)]
-                )
-            if 3 in wait_at:  # stops right above the peg before lowering
-                phi_goal, z = self.goal_heading(obs, goal_yaw), float(obs["eef_pos"][2])
-                obs = yield from self.servo(
-                    obs,
-                    lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, z),
-                    CLOSE,
-                    style,
-                    tol=0.01,
-                    max_steps=40,
-                )
-                obs = yield from hesitate(obs, 3, CLOSE)
-            return (yield from self.place(obs, style, goal_xy, goal_yaw, 0.003, 0.04))
-
-        def program(obs: Obs) -> Program:
-            if mode == "missed_grasp":
-                return (yield from miss(obs))
-            if mode == "slow":
-                return (yield from stalling(attempt(obs, drop=False)))
-            obs = yield from attempt(obs, drop=mode == "drop")
-            if mode == "drop" and rng.random() < 0.3:  # tries again from where the nut fell
-                obs = yield from attempt(obs, drop=False)
-            return obs
-
-        controller = ScriptedController(program, self.action_dim)
-        controller.mode = mode
-        return controller

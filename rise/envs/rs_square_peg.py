@@ -14,8 +14,10 @@ at (0.23, 0.10), the round one at (0.23, -0.10)):
 Data sources: `expert` (scripted: top-down grasp of the handle, lift, carry over the peg with
 the handle turned towards the robot, lower, release; successes only) and `play` (undirected:
 pick-and-place to random poses, carries over the peg that never lower the nut onto it,
-pushes, wandering). The peg stands at the edge of the Panda's reach: with the handle to a
-side the arm reaches it straight-elbowed and the controller stalls, hence the half turn.
+pushes, wandering) and `suboptimal` (robomimic's Square-Worse as a scripted operator from
+the expert region, kept whatever happens: rise.envs.nut_operator, shared with the mini
+tier). The peg stands at the edge of the Panda's reach: with the handle to a side the arm
+reaches it straight-elbowed and the controller stalls, hence the half turn.
 
 Success is robosuite's own test: the nut down around the peg and the gripper's site more
 than ~4 cm from the nut's centre, which a gripper holding the handle (6.4 cm out) already
@@ -29,14 +31,26 @@ from dataclasses import replace
 
 import numpy as np
 
-from rise.envs.mini import CLOSE, OPEN, Obs, Program, ScriptedController, Style, rot2d, wrap_angle
+from rise.envs.mini import (
+    CLOSE,
+    OPEN,
+    Obs,
+    Program,
+    ScriptedController,
+    Source,
+    Style,
+    rot2d,
+    wrap_angle,
+)
+from rise.envs.nut_operator import NutOperator
 from rise.envs.robosuite_env import RobosuiteEnv, quat_xyzw_yaw
 
 
-class RsSquarePeg(RobosuiteEnv):
+class RsSquarePeg(NutOperator, RobosuiteEnv):
     name = "rs_square_peg"
     robosuite_env = "NutAssemblySquare"
     horizon = 400
+    sources = {**RobosuiteEnv.sources, "suboptimal": Source("expert", successes_only=False)}
     object_keys = (
         "SquareNut_pos",
         "SquareNut_quat",
@@ -49,6 +63,7 @@ class RsSquarePeg(RobosuiteEnv):
     # Where the fingers grip the handle (it spans 2.9-7.9 cm from the centre): far enough out
     # that the open fingers land clear of the ring's corners.
     GRASP_ALONG = 0.064
+    HANDLE_END = 0.079
     NUT_HALF_H = 0.01
     # (x, y, yaw) boxes of the nut's centre and handle heading.
     REGIONS = {
@@ -242,9 +257,18 @@ class RsSquarePeg(RobosuiteEnv):
         gap = obs["robot0_gripper_qpos"][0] - obs["robot0_gripper_qpos"][1]
         return bool(lifted and gap > 0.01)
 
-    def pick(self, obs: Obs, style: Style, along: float, lift_dz: float | None = None) -> Program:
-        """Above the handle, down to GRASP_DZ, close, lift to `lift_dz` (LIFT_DZ unless told)."""
+    def pick(
+        self,
+        obs: Obs,
+        style: Style,
+        along: float,
+        lift_dz: float | None = None,
+        grasp_dz: float | None = None,
+    ) -> Program:
+        """Above the handle, down to `grasp_dz` (GRASP_DZ unless botched), close, lift to
+        `lift_dz` (LIFT_DZ unless told)."""
         lift_dz = self.LIFT_DZ if lift_dz is None else lift_dz
+        grasp_dz = self.GRASP_DZ if grasp_dz is None else grasp_dz
         obs = yield from self.servo(
             obs,
             lambda o: self.handle_target(o, along, self.HOVER_DZ),
@@ -256,7 +280,7 @@ class RsSquarePeg(RobosuiteEnv):
         )
         obs = yield from self.servo(
             obs,
-            lambda o: self.handle_target(o, along, self.GRASP_DZ),
+            lambda o: self.handle_target(o, along, grasp_dz),
             OPEN,
             style,
             tol=0.004,
@@ -351,17 +375,54 @@ class RsSquarePeg(RobosuiteEnv):
     def carry_over_peg(self, obs: Obs, style: Style, dz: float) -> Program:
         """Carry the held nut over the peg's axis, square to it as the expert turns it, its
         centre `dz` over the table (where the expert starts lowering it: PEG_ABOVE_DZ)."""
-        goal_yaw, heading_goal = self.turn_to(obs, self.square_yaw(obs), self.PEG_XY)
+        square = self.square_yaw(obs)
+        return (
+            yield from self.carry_toward(
+                obs, style, self.PEG_XY, square, dz=dz, tol=0.005, max_steps=100
+            )
+        )
+
+    # ----------------------------------------------------------------- the operator's moves
+    def carry_toward(
+        self, obs: Obs, style: Style, goal_xy, goal_yaw: float, dz: float | None = None, **servo
+    ) -> Program:
+        """Carry the held nut towards `goal_xy`, turned towards `goal_yaw` as far as the wrist
+        goes there, its centre `dz` over the table (where it is unless told)."""
+        goal_yaw, heading_goal = self.turn_to(obs, goal_yaw, goal_xy)
+        dz = float(obs["object"][2] - self.table_z) if dz is None else dz
         return (
             yield from self.servo(
                 obs,
-                lambda o: self.carry_target(o, self.PEG_XY, goal_yaw, heading_goal, dz),
+                lambda o: self.carry_target(o, goal_xy, goal_yaw, heading_goal, dz),
                 CLOSE,
                 style,
-                tol=0.005,
-                max_steps=100,
+                **servo,
             )
         )
+
+    def put_on_peg(
+        self, obs: Obs, style: Style, goal_xy, goal_yaw: float, tries: int = 1
+    ) -> Program:
+        """Lower the held nut onto the peg from just above its top (`place`)."""
+        goal = (goal_xy, goal_yaw, 0.003, 0.05, self.PEG_ABOVE_DZ)
+        return (yield from self.place(obs, style, *goal, tries=tries))
+
+    def botched_pick(self, obs: Obs, style: Style, along: float, rng) -> Program:
+        """A grasp closing on air: past the handle's end, or above the handle."""
+        if rng.random() < 0.5:
+            return (yield from self.pick(obs, style, self.HANDLE_END + rng.uniform(0.03, 0.04)))
+        high = self.GRASP_DZ + rng.uniform(0.025, 0.04)
+        return (yield from self.pick(obs, style, along, grasp_dz=high))
+
+    def hover(self, obs: Obs, style: Style) -> Program:
+        return (yield from self.rise_to(obs, self.HOVER_DZ, OPEN, style))
+
+    def back_off(self, obs: Obs, style: Style) -> Program:
+        """Up to lifting height with open fingers (after letting the nut go mid-carry)."""
+        return (yield from self.rise_to(obs, self.LIFT_DZ, OPEN, style))
+
+    def gripper_pose(self, obs: Obs) -> tuple[np.ndarray, float]:
+        return obs["robot0_eef_pos"].astype(np.float64), self.eef_heading(obs)
 
     # ----------------------------------------------------------------- scripted sources
     def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
@@ -377,9 +438,8 @@ class RsSquarePeg(RobosuiteEnv):
         def program(obs: Obs) -> Program:
             obs = yield from self.pick_retrying(obs, style, along)
             if not self.holding(obs):
-                return (yield from self.rise_to(obs, self.HOVER_DZ, OPEN, style))
-            goal = (self.PEG_XY, self.square_yaw(obs), 0.003, 0.05)
-            return (yield from self.place(obs, style, *goal, self.PEG_ABOVE_DZ, tries=3))
+                return (yield from self.hover(obs, style))
+            return (yield from self.put_on_peg(obs, style, self.PEG_XY, self.square_yaw(obs), 3))
 
         return ScriptedController(program, self.action_dim)
 
