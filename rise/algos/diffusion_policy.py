@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
 from torch import nn
 
 from rise.nets import ACTIVATIONS, ConditionalUnet1D, MLPDenoiser, ObsEncoder, mlp
@@ -59,6 +58,8 @@ class DiffusionPolicy(nn.Module):
             )
         else:
             raise ValueError(f"policy.denoiser {denoiser!r}: expected 'unet' or 'mlp'")
+        from diffusers import DDPMScheduler  # here: it imports torch._dynamo (~2 s a job)
+
         self.train_scheduler = DDPMScheduler(
             num_train_timesteps=diffusion_steps,
             beta_schedule="squaredcos_cap_v2",
@@ -93,6 +94,8 @@ class DiffusionPolicy(nn.Module):
         return per_sample.mean()
 
     def sampler(self, kind: str, steps: int):
+        from diffusers import DDIMScheduler, DDPMScheduler
+
         cfg = self.train_scheduler.config
         cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
         sched = cls(
