@@ -110,6 +110,9 @@ TASKS: dict[str, Task] = {
     # observations under robomimic's names, Table IV sizes; `snakemake
     # results/table1_robosuite.csv` builds those listed under `robosuite_tasks`.
     "rs_square_peg": _coverage("rs_square_peg", 200, 224),
+    "rs_square_hook": _coverage(
+        "rs_square_hook", 175, 224, story="square-peg's play, in the scene with the hook",
+    ),
     "rs_square_peg_suboptimal": _suboptimal(
         "rs_square_peg", 20, Data("suboptimal", 80),
         story="clumsy, noisy, hesitant, dropped, misaligned and slow attempts (Square-Worse)",

@@ -87,19 +87,27 @@ def test_robomimic_file_imports_unchanged(tmp_path):
     assert ds.source == "play" and list(ds.lengths) == [7, 3]
 
 
-def test_robomimic_square_file_imports_into_the_robosuite_tier(tmp_path):
-    """robomimic's names and sizes (14-d object, 7-d OSC actions) are the rs_square_peg task's
-    own: a Square file's `better` demos import unchanged as its expert data."""
-    src, out = tmp_path / "square_mh.hdf5", tmp_path / "expert.hdf5"
+@pytest.mark.parametrize(
+    "task, source, key, lengths",
+    [("rs_square_peg", "expert", "better", [7, 3]),
+     ("rs_square_peg_suboptimal", "suboptimal", "worse", [5, 6])],
+)  # fmt: skip
+def test_robomimic_square_file_imports_into_the_robosuite_tier(
+    tmp_path, task, source, key, lengths
+):
+    """robomimic's names and sizes (14-d object, 7-d OSC actions) are the robosuite tier's
+    own: a Square file's `better` demos import unchanged as square-peg's expert data, its
+    `worse` ones as the suboptimal row's non-expert data (the paper's Square-Worse)."""
+    src, out = tmp_path / "square_mh.hdf5", tmp_path / f"{source}.hdf5"
     write_robomimic(src, action_dim=7, keys=(RS_LOWDIM, RS_IMAGES))
-    code = main(["import", "--input", str(src), "--task", "rs_square_peg", "--source", "expert",
-                 "--obs", "image", "--filter-key", "better", "--out", str(out),
+    code = main(["import", "--input", str(src), "--task", task, "--source", source,
+                 "--obs", "image", "--filter-key", key, "--out", str(out),
                  "--scale", "smoke"])  # fmt: skip
     assert code == 0
-    ds = read_dataset(out, *obs_keys("rs_square_peg", "image"))
-    assert ds.source == "expert" and list(ds.lengths) == [7, 3] and ds.actions.shape[1] == 7
+    ds = read_dataset(out, *obs_keys(task, "image"))
+    assert ds.source == source and list(ds.lengths) == lengths and ds.actions.shape[1] == 7
     assert set(ds.obs) == {"robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", *RS_IMAGES}
-    assert read_dataset(out, *obs_keys("rs_square_peg", "lowdim")).obs["object"].shape[1] == 14
+    assert read_dataset(out, *obs_keys(task, "lowdim")).obs["object"].shape[1] == 14
     # the mini tier's names are not the robosuite tier's: the mini task refuses this file
     assert run_import(src, tmp_path / "mini.hdf5", "--obs", "lowdim") == 2
     assert not (tmp_path / "mini.hdf5").exists()

@@ -7,6 +7,7 @@ from rise.envs.mini_square_hook import MiniSquareHook
 from rise.envs.mini_square_peg import MiniSquarePeg
 from rise.envs.mini_threading import MiniThreading
 from rise.envs.robosuite_env import RobosuiteEnv
+from rise.envs.rs_square_hook import RsSquareHook
 from rise.envs.rs_square_peg import RsSquarePeg
 
 # robosuite tier envs import robosuite only when built (rise.envs.robosuite_env).
@@ -20,6 +21,7 @@ ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
         MiniThreading,
         MiniMugCleanup,
         RsSquarePeg,
+        RsSquareHook,
     )
 }
 
