@@ -315,6 +315,22 @@ def expert_share_batches(
         yield "all", np.concatenate(picks)
 
 
+def augment_share_batches(
+    n_orig: int, n_aug: int, share: float, batch_size: int, steps: int, rng: np.random.Generator
+):
+    """Yield ("all", indices) for `steps` batches over the original samples followed by the
+    `n_aug` augmented ones: `share` of every batch from the augmented samples, the rest from
+    the originals. However few pairs the augmentation finds, they keep their share of the
+    loss (`policy.augment_share`; the authors' schedule gives them one batch an epoch)."""
+    n_aug_batch = min(batch_size - 1, max(1, round(share * batch_size)))
+    for _ in range(steps):
+        picks = (
+            rng.choice(n_orig, batch_size - n_aug_batch),
+            n_orig + rng.choice(n_aug, n_aug_batch),
+        )
+        yield "all", np.concatenate(picks)
+
+
 CHECKPOINT_KEYS = ("kind", "meta", "state_dict", "normalizer")
 
 

@@ -29,6 +29,7 @@ from rise.pool import (
     Normalizer,
     Pool,
     alternating_batches,
+    augment_share_batches,
     augmented_rows,
     expert_share_batches,
     load_pool,
@@ -375,12 +376,16 @@ def train_policy(
     resume = Resumable(out, hp, {"policy": policy, "ema": ema, "opt": opt})
     start, rows = resume.load()
     n_orig, n_aug = len(samples["orig"][0]), len(samples["aug"][0])
+    (orig_s, orig_a), (aug_s, aug_a) = samples["orig"], samples["aug"]
+    samples["all"] = (np.concatenate([orig_s, aug_s]), np.concatenate([orig_a, aug_a]))
     if meta["expert_share"] > 0:
-        (orig_s, orig_a), (aug_s, aug_a) = samples["orig"], samples["aug"]
-        samples["all"] = (np.concatenate([orig_s, aug_s]), np.concatenate([orig_a, aug_a]))
         expert = pool.reward[samples["orig"][0]] > 0.5
         batches = expert_share_batches(
             expert, n_aug, meta["expert_share"], hp["batch_size"], hp["steps"], rng
+        )
+    elif hp["augment_share"] > 0 and n_aug > 0:
+        batches = augment_share_batches(
+            n_orig, n_aug, hp["augment_share"], hp["batch_size"], hp["steps"], rng
         )
     else:
         batches = alternating_batches(n_orig, n_aug, hp["batch_size"], hp["steps"], rng)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
 from rise.algos.iql import IQLCritic, expectile_loss
 from rise.nets import MLPDenoiser, ObsEncoder
-from rise.pool import Pool, alternating_batches, expert_share_batches
+from rise.pool import Pool, alternating_batches, augment_share_batches, expert_share_batches
 from rise.train import WeightEMA, warn_if_diverged
 
 
@@ -228,6 +228,17 @@ def test_expert_share_fills_every_batch():
     assert idx.max() <= 115 and (idx[:, 4:] >= 100).mean() == pytest.approx(16 / 111, abs=0.03)
     with pytest.raises(ValueError, match="needs expert and non-expert samples"):
         next(expert_share_batches(np.ones(4, bool), 0, 0.5, 8, 1, rng))
+
+
+def test_augment_share_fills_every_batch():
+    """With augment_share 0.25 each batch of 8 holds 2 of the 3 augmented samples (positions
+    100-102), however few there are, and 6 originals."""
+    rng = np.random.default_rng(0)
+    batches = list(augment_share_batches(100, 3, 0.25, 8, 300, rng))
+    assert len(batches) == 300 and {kind for kind, _ in batches} == {"all"}
+    idx = np.stack([i for _, i in batches])
+    assert idx.shape == (300, 8) and ((idx >= 100).sum(1) == 2).all()
+    assert idx.max() == 102 and len(np.unique(idx[idx < 100])) > 90
 
 
 def test_bf16_precision_trains_fp32_weights_on_a_bf16_loss(cell, tmp_path):
