@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rise.envs.mini import CLOSE, OPEN, Obs, Program, ScriptedController, Style
+from rise.envs.mini import CLOSE, OPEN, Obs, Program, Style
 from rise.envs.robosuite_env import RobosuiteEnv
 from rise.envs.rs_square_peg import RsSquarePeg
 
@@ -103,27 +103,11 @@ class RsSquareHook(RsSquarePeg):
         nut = self.env.nuts[self.env.nut_id]
         return bool(self.env.check_contact(self.robot.gripper["right"], nut))
 
-    # ----------------------------------------------------------------- scripted sources
-    def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
-        """Grasp the handle, lift above the tip, carry over it with the handle towards the
-        robot, lower until the ring rests on the arm, let go (it swings down and hangs), rise.
-
-        Per-episode randomness: speed, grasp point along the handle, action noise (~1 mm).
-        """
-        style = Style(rng, speed=rng.uniform(0.7, 1.0), noise=rng.uniform(0.0, 0.05))
-        along = self.GRASP_ALONG + rng.uniform(-0.004, 0.004)
-
-        def program(obs: Obs) -> Program:
-            obs = yield from self.pick_retrying(obs, style, along)
-            if not self.holding(obs):
-                return (yield from self.hover(obs, style))
-            return (yield from self.hang(obs, style))
-
-        return ScriptedController(program, self.action_dim)
-
-    def hang(self, obs: Obs, style: Style) -> Program:
-        """With the nut held: up above the tip, over it square to the arm (handle towards the
-        robot), down until the ring is just above the arm, let go, back up."""
+    # ----------------------------------------------------------------- the expert
+    def deliver(self, obs: Obs, style: Style) -> Program:
+        """The expert's goal move with the nut in hand (square-peg's `scripted_expert` picks
+        it): up above the tip, over it square to the arm (handle towards the robot), down
+        until the ring is just above the arm, let go (it swings down and hangs), back up."""
         obs = yield from self.rise_to(obs, self.HOOK_CARRY_DZ, CLOSE, style)
         obs = yield from self.carry_toward(obs, style, self.TIP_XY, np.pi, tol=0.005, max_steps=100)
         rest = self.HOOK_ARM_TOP + self.NUT_HALF_H + self.RELEASE_DZ

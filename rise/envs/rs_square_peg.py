@@ -382,6 +382,11 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
             )
         )
 
+    def deliver(self, obs: Obs, style: Style) -> Program:
+        """The expert's goal move with the nut in hand: over the peg, square, down (a nut
+        caught on the peg's top is lifted and lowered again, twice)."""
+        return (yield from self.put_on_peg(obs, style, self.PEG_XY, self.square_yaw(obs), 3))
+
     # ----------------------------------------------------------------- the operator's moves
     def carry_toward(
         self, obs: Obs, style: Style, goal_xy, goal_yaw: float, dz: float | None = None, **servo
@@ -426,11 +431,11 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
 
     # ----------------------------------------------------------------- scripted sources
     def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
-        """Grasp the handle from above, lift, carry over the peg, turn square, lower, release.
+        """Grasp the handle from above, lift, and `deliver` the nut (here: carry it over the
+        peg, turn it square, lower it, release).
 
         Per-episode randomness: speed, grasp point along the handle, action noise (~1 mm).
-        A failed grasp is retried from the nut's new pose (twice, then it gives up); a nut
-        caught on the peg's top is lifted and lowered again (twice).
+        A failed grasp is retried from the nut's new pose (twice, then it gives up).
         """
         style = Style(rng, speed=rng.uniform(0.7, 1.0), noise=rng.uniform(0.0, 0.05))
         along = self.GRASP_ALONG + rng.uniform(-0.004, 0.004)
@@ -439,7 +444,7 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
             obs = yield from self.pick_retrying(obs, style, along)
             if not self.holding(obs):
                 return (yield from self.hover(obs, style))
-            return (yield from self.put_on_peg(obs, style, self.PEG_XY, self.square_yaw(obs), 3))
+            return (yield from self.deliver(obs, style))
 
         return ScriptedController(program, self.action_dim)
 
