@@ -46,6 +46,19 @@ def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def scheduled_lr(lr: float, step: int, steps: int, schedule: str, warmup: int) -> float:
+    """The learning rate at `step`: constant, or Chi et al.'s schedule (a linear warm-up over
+    `warmup` steps, then a cosine decay to 0 at `steps`), which lets a short run end on a
+    settled model instead of one still jumping at the full rate. A function of the step
+    alone, so a resumed job continues the same curve."""
+    if schedule == "constant":
+        return lr
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    done = (step - warmup) / max(1, steps - warmup)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, done)))
+
+
 @torch.no_grad()
 def polyak(pairs: list[tuple[nn.Module, nn.Module]], rate: float) -> None:
     """target <- target + rate * (online - target) for each (online, target) pair, in one

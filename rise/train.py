@@ -24,7 +24,7 @@ from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import save_torch, write_text
 from rise.config import ConfigError
-from rise.nets import ObsEncoder, adam, resolve_device
+from rise.nets import ObsEncoder, adam, resolve_device, scheduled_lr
 from rise.pool import (
     Normalizer,
     Pool,
@@ -403,6 +403,10 @@ def train_policy(
             bc_loss = policy.loss(lowdim, images, actions, weights)
         penalty = policy.spectral_penalty()
         loss = bc_loss + lam * penalty
+        for group in opt.param_groups:
+            group["lr"] = scheduled_lr(
+                hp["lr"], step, hp["steps"], hp["lr_schedule"], hp["lr_warmup"]
+            )
         opt.zero_grad()
         loss.backward()
         opt.step()

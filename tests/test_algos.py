@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from rise.algos.diffusion_policy import DiffusionPolicy, spectral_norm
 from rise.algos.iql import IQLCritic, expectile_loss
-from rise.nets import MLPDenoiser, ObsEncoder
+from rise.nets import MLPDenoiser, ObsEncoder, scheduled_lr
 from rise.pool import Pool, alternating_batches, augment_share_batches, expert_share_batches
 from rise.train import WeightEMA, warn_if_diverged
 
@@ -42,6 +42,17 @@ def test_weight_ema_follows_in_place_steps_with_the_warm_up_schedule():
     ema.update()
     assert ema.module.weight.item() == pytest.approx(before * (1 - 1e-4))
     assert not ema.module.weight.requires_grad
+
+
+def test_cosine_lr_warms_up_linearly_then_decays_to_zero():
+    """Chi et al.'s schedule: lr / warmup after the first step, the full lr at the end of the
+    warm-up, half of it half-way through the decay, ~0 at the last step; constant is lr."""
+    lrs = [scheduled_lr(1.0, s, 1100, "cosine", 100) for s in range(1100)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[99] == pytest.approx(1.0)
+    assert lrs[100] == pytest.approx(1.0) and lrs[600] == pytest.approx(0.5)
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-4)
+    assert all(np.diff(lrs[100:]) <= 0)
+    assert scheduled_lr(0.3, 500, 1100, "constant", 100) == 0.3
 
 
 def test_spectral_norm_is_largest_singular_value():
