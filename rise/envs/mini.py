@@ -536,3 +536,42 @@ class MiniEnv(ScriptedEnv):
                 obs, lambda o: (goal, yaw), grip, style, tol=0.01, max_steps=max_steps
             )
         )
+
+    # ------------------------------------------- carrying a held object (each task's object)
+    def held_yaw(self, obs: Obs) -> float:
+        """Heading of the object in the gripper, as the task reads it from `object`."""
+        raise NotImplementedError
+
+    def turn_goal(self, obs: Obs, goal_yaw: float) -> float:
+        """Gripper yaw that turns the held object to `goal_yaw` the short way round, unless
+        that leaves the yaw joint's range."""
+        phi = self.eef_yaw(obs)
+        delta = float(wrap_angle(goal_yaw - self.held_yaw(obs)))
+        if abs(phi + delta) > self.ARM_HIGH[3] - 0.2:  # go the other way round
+            delta -= 2 * np.pi * np.sign(delta)
+        return phi + delta
+
+    def over_goal(self, goal_xy, goal_yaw: float, xy_tol: float, yaw_tol: float):
+        """A servo's `until`: the held object's centre within `xy_tol` of `goal_xy` and its
+        yaw within `yaw_tol` of `goal_yaw`."""
+        goal_xy = np.asarray(goal_xy, dtype=np.float64)
+
+        def check(o: Obs) -> bool:
+            close = np.linalg.norm(o["object"][:2].astype(np.float64) - goal_xy) < xy_tol
+            return bool(close and abs(wrap_angle(self.held_yaw(o) - goal_yaw)) < yaw_tol)
+
+        return check
+
+    def carry_toward(self, obs: Obs, style: Style, goal_xy, goal_yaw: float, **servo) -> Program:
+        """Carry the held object towards (goal_xy, goal_yaw) at the gripper's current height,
+        through the task's `carry_target(obs, goal_xy, goal_yaw, yaw_goal, z)`."""
+        phi_goal, z = self.turn_goal(obs, goal_yaw), float(obs["eef_pos"][2])
+        return (
+            yield from self.servo(
+                obs,
+                lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, z),
+                CLOSE,
+                style,
+                **servo,
+            )
+        )

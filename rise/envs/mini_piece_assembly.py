@@ -281,14 +281,8 @@ class MiniPieceAssembly(MiniEnv):
         obs = yield from self.hold(obs, CLOSE, 4)
         return (yield from self.rise_to(obs, self.CARRY_Z, CLOSE, style))
 
-    def turn_goal(self, obs: Obs, goal_yaw: float) -> float:
-        """Gripper yaw at the end of turning the held piece to `goal_yaw`, within joint range."""
-        _, psi = self.piece_pose(obs)
-        phi = self.eef_yaw(obs)
-        delta = float(wrap_angle(goal_yaw - psi))
-        if abs(phi + delta) > self.ARM_HIGH[3] - 0.2:  # go the other way round
-            delta -= 2 * np.pi * np.sign(delta)
-        return phi + delta
+    def held_yaw(self, obs: Obs) -> float:
+        return self.piece_pose(obs)[1]
 
     def carry(
         self,
@@ -302,21 +296,10 @@ class MiniPieceAssembly(MiniEnv):
     ) -> Program:
         """Carry the held piece (at the current height) until it is over (goal_xy, goal_yaw)."""
         goal_xy = np.asarray(goal_xy, dtype=np.float64)
-        phi_goal, z = self.turn_goal(obs, goal_yaw), float(obs["eef_pos"][2])
-
-        def over_goal(o: Obs) -> bool:
-            c, yaw = self.piece_pose(o)
-            close = np.linalg.norm(c[:2] - goal_xy) < xy_tol
-            return bool(close and abs(wrap_angle(yaw - goal_yaw)) < yaw_tol)
-
+        until = self.over_goal(goal_xy, goal_yaw, xy_tol, yaw_tol)
         return (
-            yield from self.servo(
-                obs,
-                lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, z),
-                CLOSE,
-                style,
-                until=over_goal,
-                max_steps=max_steps,
+            yield from self.carry_toward(
+                obs, style, goal_xy, goal_yaw, until=until, max_steps=max_steps
             )
         )
 

@@ -263,15 +263,8 @@ class MiniSquarePeg(NutOperator, MiniEnv):
             obs = yield from self.hold(obs, OPEN, 3)
         return obs
 
-    def goal_heading(self, obs: Obs, goal_yaw: float) -> float:
-        """Gripper yaw that turns the held nut to `goal_yaw` the short way round, unless that
-        leaves the yaw joint's range."""
-        _, psi = self.nut_pose(obs)
-        phi = self.eef_yaw(obs)
-        delta = float(wrap_angle(goal_yaw - psi))
-        if abs(phi + delta) > self.ARM_HIGH[3] - 0.2:  # go the other way round
-            delta -= 2 * np.pi * np.sign(delta)
-        return phi + delta
+    def held_yaw(self, obs: Obs) -> float:
+        return self.nut_pose(obs)[1]
 
     def place(
         self,
@@ -289,26 +282,16 @@ class MiniSquarePeg(NutOperator, MiniEnv):
         goal_xy = np.asarray(goal_xy, dtype=np.float64)
         rest_z = self.NUT_HALF_H if rest_z is None else rest_z
         retreat_z = self.HOVER_Z if retreat_z is None else retreat_z
-        phi_goal = self.goal_heading(obs, goal_yaw)
-        carry_z = float(obs["eef_pos"][2])
-
-        def over_goal(o: Obs) -> bool:
-            c, yaw = self.nut_pose(o)
-            close = np.linalg.norm(c[:2] - goal_xy) < xy_tol
-            return bool(close and abs(wrap_angle(yaw - goal_yaw)) < yaw_tol)
+        phi_goal = self.turn_goal(obs, goal_yaw)
 
         def lowered(o: Obs) -> tuple[np.ndarray, float]:
             pos, yaw = self.carry_target(o, goal_xy, goal_yaw, phi_goal, 0.0)
             pos[2] = o["eef_pos"][2] - (o["object"][2] - rest_z) - 0.003
             return pos, yaw
 
-        obs = yield from self.servo(
-            obs,
-            lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, carry_z),
-            CLOSE,
-            style,
-            until=over_goal,
-            max_steps=80,
+        over_goal = self.over_goal(goal_xy, goal_yaw, xy_tol, yaw_tol)
+        obs = yield from self.carry_toward(
+            obs, style, goal_xy, goal_yaw, until=over_goal, max_steps=80
         )
         obs = yield from self.servo(
             obs,
@@ -351,19 +334,6 @@ class MiniSquarePeg(NutOperator, MiniEnv):
 
     def gripper_pose(self, obs: Obs) -> tuple[np.ndarray, float]:
         return obs["eef_pos"].astype(np.float64), self.eef_yaw(obs)
-
-    def carry_toward(self, obs: Obs, style: Style, goal_xy, goal_yaw: float, **servo) -> Program:
-        """Carry the held nut towards (goal_xy, goal_yaw) at the gripper's current height."""
-        phi_goal, z = self.goal_heading(obs, goal_yaw), float(obs["eef_pos"][2])
-        return (
-            yield from self.servo(
-                obs,
-                lambda o: self.carry_target(o, goal_xy, goal_yaw, phi_goal, z),
-                CLOSE,
-                style,
-                **servo,
-            )
-        )
 
     def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
         """Pick the nut by its handle and `deliver` it (for this task: over the peg).
@@ -410,7 +380,7 @@ class MiniSquarePeg(NutOperator, MiniEnv):
             if not self.holding(obs):
                 return (yield from self.hold(obs, OPEN, 3))
             goal_yaw = self.square_yaw(obs)
-            phi_goal = self.goal_heading(obs, goal_yaw)
+            phi_goal = self.turn_goal(obs, goal_yaw)
             over = self.PEG_XY + rng.uniform(-0.01, 0.01, 2)
             obs = yield from self.servo(
                 obs,

@@ -205,13 +205,8 @@ class MiniThreading(MiniEnv):
         xy = c + along * np.array([np.cos(psi), np.sin(psi)])
         return np.array([xy[0], xy[1], z]), float(wrap_angle(2 * psi) / 2)
 
-    def turn_goal(self, obs: Obs, goal_yaw: float) -> float:
-        """Gripper yaw that turns the held needle to `goal_yaw`, within the yaw joint's range."""
-        phi = self.eef_yaw(obs)
-        delta = float(wrap_angle(goal_yaw - self.needle_yaw(obs)))
-        if abs(phi + delta) > self.ARM_HIGH[3] - 0.2:  # go the other way round
-            delta -= 2 * np.pi * np.sign(delta)
-        return phi + delta
+    def held_yaw(self, obs: Obs) -> float:
+        return self.needle_yaw(obs)
 
     def carry_target(
         self, obs: Obs, along: float, goal, goal_yaw: float, phi_goal: float
@@ -311,10 +306,6 @@ class MiniThreading(MiniEnv):
         rest = self.HANDLE_HALF[2]
         high = np.array([*goal_xy, obs["object"][2]])
 
-        def over_goal(o: Obs) -> bool:
-            close = np.linalg.norm(o["object"][:2] - high[:2]) < xy_tol
-            return bool(close and abs(wrap_angle(self.needle_yaw(o) - goal_yaw)) < yaw_tol)
-
         def lowered(o: Obs) -> tuple[np.ndarray, float]:
             pos, yaw = self.carry_target(o, 0.0, high, goal_yaw, phi_goal)
             pos[2] = o["eef_pos"][2] - (o["object"][2] - rest) - 0.003
@@ -325,7 +316,7 @@ class MiniThreading(MiniEnv):
             lambda o: self.carry_target(o, 0.0, high, goal_yaw, phi_goal),
             CLOSE,
             style,
-            until=over_goal,
+            until=self.over_goal(goal_xy, goal_yaw, xy_tol, yaw_tol),
             max_steps=80,
         )
         obs = yield from self.servo(
