@@ -379,9 +379,23 @@ class MiniEnv(ScriptedEnv):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- task interface
+    # (low, high) boxes of each region's initial configuration, e.g. (x, y, yaw) of an object
+    REGIONS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
     def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
-        """Initial object configuration for `region` (task specific)."""
-        raise NotImplementedError
+        """Initial object configuration drawn uniformly from `region`'s box, rejecting those
+        that block the task (`valid_init`)."""
+        if region not in self.REGIONS:
+            raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
+        low, high = self.REGIONS[region]
+        while True:
+            pose = rng.uniform(low, high)
+            if self.valid_init(*pose):
+                return pose
+
+    def valid_init(self, *init: float) -> bool:
+        """Whether an initial configuration leaves the task doable (the task's fixtures)."""
+        return True
 
     def place_objects(self, init: np.ndarray) -> None:
         """Write the configuration drawn by `sample_init` into qpos."""

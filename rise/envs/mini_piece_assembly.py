@@ -182,16 +182,6 @@ class MiniPieceAssembly(MiniEnv):
         grasp = np.array([x, y]) + self.GRASP_ALONG * unit(yaw)
         return self.clears_block(x, y) and self.in_reach(grasp)
 
-    def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
-        """Piece (x, y, yaw) drawn uniformly from `region`, rejecting poses that block the task."""
-        if region not in self.REGIONS:
-            raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
-        low, high = self.REGIONS[region]
-        while True:
-            pose = rng.uniform(low, high)
-            if self.valid_init(*pose):
-                return pose
-
     def place_objects(self, init: np.ndarray) -> None:
         x, y, yaw = init
         self.place_piece((x, y, self.HALF_T), yaw)

@@ -177,15 +177,8 @@ class MiniSquarePeg(NutOperator, MiniEnv):
         in_reach = np.all(np.abs(grasp) <= self.ARM_HIGH[:2] - 0.03)
         return bool(in_reach and self.fixture_gap(grasp) > self.FINGER_OPEN + 0.02)
 
-    def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
-        """Nut (x, y, yaw) drawn uniformly from `region`, rejecting poses that block the task."""
-        if region not in self.REGIONS:
-            raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
-        low, high = self.REGIONS[region]
-        while True:
-            pose = rng.uniform(low, high)
-            if self.clears_fixtures(*pose) and self.graspable(*pose):
-                return pose
+    def valid_init(self, x: float, y: float, yaw: float) -> bool:
+        return self.clears_fixtures(x, y, yaw) and self.graspable(x, y, yaw)
 
     def place_objects(self, init: np.ndarray) -> None:
         x, y, yaw = init

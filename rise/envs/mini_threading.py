@@ -141,15 +141,8 @@ class MiniThreading(MiniEnv):
         finger_reach = self.FINGER_OPEN + 0.02 + self.FOOT_R
         return bool(in_reach and np.linalg.norm(grasp - self.STAND_XY) > finger_reach)
 
-    def sample_init(self, region: str, rng: np.random.Generator) -> np.ndarray:
-        """Needle (x, y, yaw) drawn uniformly from `region`, rejecting poses that block the task."""
-        if region not in self.REGIONS:
-            raise ValueError(f"unknown region {region!r}; known regions: {self.regions}")
-        low, high = self.REGIONS[region]
-        while True:
-            pose = rng.uniform(low, high)
-            if self.clears_stand(*pose) and self.graspable(*pose):
-                return pose
+    def valid_init(self, x: float, y: float, yaw: float) -> bool:
+        return self.clears_stand(x, y, yaw) and self.graspable(x, y, yaw)
 
     def place_objects(self, init: np.ndarray) -> None:
         x, y, yaw = init
