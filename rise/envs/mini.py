@@ -589,3 +589,18 @@ class MiniEnv(ScriptedEnv):
                 **servo,
             )
         )
+
+    def sweep(self, obs: Obs, style: Style, start, end) -> Program:
+        """Play's push: closed fingers down at `start` (beside the object), slowly through to
+        `end`, back up to HOVER_Z."""
+        yaw, low = self.eef_yaw(obs), self.GRASP_Z + 0.004
+        for xy, z, s in (
+            (start, self.HOVER_Z, style),
+            (start, low, style),
+            (end, low, style.slower(0.5)),
+        ):
+            goal = np.array([xy[0], xy[1], z])
+            obs = yield from self.servo(
+                obs, lambda o, goal=goal: (goal, yaw), CLOSE, s, tol=0.006, max_steps=30
+            )
+        return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))

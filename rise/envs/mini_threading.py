@@ -383,17 +383,7 @@ class MiniThreading(MiniEnv):
                     break
             else:
                 return obs
-            yaw, low = self.eef_yaw(obs), self.GRASP_Z + 0.004
-            for xy, z, s in (
-                (start, self.HOVER_Z, style),
-                (start, low, style),
-                (end, low, style.slower(0.5)),
-            ):
-                goal = np.array([xy[0], xy[1], z])
-                obs = yield from self.servo(
-                    obs, lambda o, goal=goal: (goal, yaw), CLOSE, s, tol=0.006, max_steps=30
-                )
-            return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))
+            return (yield from self.sweep(obs, style, start, end))
 
         def wander(obs: Obs) -> Program:
             low, high = [-0.2, -0.2, 0.1, -np.pi / 2], [0.2, 0.2, 0.2, np.pi / 2]
