@@ -604,3 +604,14 @@ class MiniEnv(ScriptedEnv):
                 obs, lambda o, goal=goal: (goal, yaw), CLOSE, s, tol=0.006, max_steps=30
             )
         return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))
+
+    def relocate(self, obs: Obs, style: Style, rng: np.random.Generator) -> Program:
+        """Play's pick-and-place: pick the object near GRASP_ALONG, put it down at a pose drawn
+        from the expert (30 %), eval (20 %) or play (50 %) region, so play data both visits
+        eval-like states and carries the object into the states the expert starts from."""
+        obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.01, 0.01))
+        if not self.holding(obs):
+            return (yield from self.hold(obs, OPEN, 3))
+        region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])
+        x, y, yaw = self.sample_init(region, rng)
+        return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))

@@ -358,12 +358,7 @@ class MiniSquarePeg(NutOperator, MiniEnv):
         style = Style(rng, speed=rng.uniform(0.6, 1.0), noise=rng.uniform(0.03, 0.1))
 
         def pick_and_place(obs: Obs) -> Program:
-            obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.01, 0.01))
-            if not self.holding(obs):
-                return (yield from self.hold(obs, OPEN, 3))
-            region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])
-            x, y, yaw = self.sample_init(region, rng)
-            return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))
+            return (yield from self.relocate(obs, style, rng))
 
         def carry_over_peg(obs: Obs) -> Program:
             """Pick the nut, carry it over the peg turned as the expert turns it, hover, then
