@@ -53,7 +53,7 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
         merged = resolve(cfg, name)
         for err in validator.iter_errors(merged):
             path = list(err.absolute_path)
-            if path and path[0] in SECTIONS:
+            if path and path[0] in cfg["scales"][name]:  # the scale's override is at fault
                 path = ["scales", name, *path]
             raise ConfigError(f"{source}: {_describe(err, path)}")
     from rise.tasks import REAL, TASKS
@@ -69,8 +69,12 @@ def validate(cfg: Any, source: str = "params.yaml") -> dict:
                 raise ConfigError(
                     f"{source}: key '{key}.{i}': unknown task {task!r}; known: {', '.join(TASKS)}"
                 )
-    named = [(f"figures.{k}", cfg["figures"][k]) for k in ("ablation_task", "sensitivity_task",
-             "epsilon_task")] + [("relabel.task", cfg["relabel"]["task"])]  # fmt: skip
+    keys = ("ablation_task", "sensitivity_task", "epsilon_task")
+    named = [(f"figures.{k}", cfg["figures"][k]) for k in keys]
+    for name, preset in cfg["scales"].items():  # a scale may pick its own figure tasks
+        picked = preset.get("figures", {})
+        named += [(f"scales.{name}.figures.{k}", picked[k]) for k in keys if k in picked]
+    named.append(("relabel.task", cfg["relabel"]["task"]))
     for key, task in named:
         if task not in TASKS and not (key == "relabel.task" and task in REAL):
             raise ConfigError(

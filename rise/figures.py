@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from rise import paths as P  # noqa: E402
 from rise.atomic import atomic_path, write_text  # noqa: E402
+from rise.config import resolve  # noqa: E402
 from rise.methods import variant  # noqa: E402
 from rise.tables import cell_stats  # noqa: E402
 
@@ -47,7 +48,7 @@ def _s(value) -> str:
 
 def points(cfg: dict, name: str, obs: str) -> list[tuple[str, str, str, list[str]]]:
     """(series, x, task, metrics files of every seed) of figure `name` under params `cfg`."""
-    fig, seeds = cfg["figures"], cfg["seeds"]
+    fig, seeds = resolve(cfg, cfg["scale"])["figures"], cfg["seeds"]
 
     def cell(task, method, lam, eps, amount=1.0):
         ne = None if amount >= 1.0 else _s(amount)  # all the data: the Table I cell itself

@@ -5,7 +5,8 @@ data type; per method its mean success rate over seeds (`<M>`) and
 the standard deviation over seeds (`<M>_std`, sample std; 0 with one seed), plus the
 rollouts behind each cell. `table1.md` renders it as the paper does (percent, mean ± std).
 `table1.json` holds the same numbers for `dvc metrics` / `dvc exp show`, and the variant
-(method + lambda/epsilon) that produced each cell.
+(method + lambda/epsilon) that produced each cell. Both say which of the paper's Table I
+claims hold on these numbers (`claims`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,38 @@ def cell_stats(metric_files: list[str]) -> dict:
         "variant": ",".join(sorted({_variant(p) for p in metric_files})),
         "per_seed": rates,
     }
+
+
+# Table I's claims in the paper: (row type, method, baseline, least gap in points, strict, words)
+CLAIMS = (
+    ("coverage", "RISE", "BC", 30.0, False, "RISE at least 30 points above BC"),
+    ("coverage", "RISE", "BCU", 0.0, True, "RISE above BCU"),
+    ("coverage", "RISE", "IDQL", 0.0, True, "RISE above IDQL"),
+    ("suboptimal", "BC", "BCU", 0.0, True, "BCU below BC"),
+    ("suboptimal", "RISE", "BC", 0.0, False, "RISE at or above BC"),
+)
+
+
+def claims(df: pd.DataFrame) -> list[dict]:
+    """The paper's Table I claims checked on this table's numbers: for each claim whose
+    methods and rows are here, the mean gap (points) over the rows of its type and each
+    row's gap. Rows with a missing cell are left out."""
+    out = []
+    for data_type, method, base, least, strict, words in CLAIMS:
+        if method not in df or base not in df:
+            continue
+        rows = df[(df["data_type"] == data_type) & df[method].notna() & df[base].notna()]
+        if rows.empty:
+            continue
+        gaps = 100 * (rows[method] - rows[base])
+        mean = float(gaps.mean())
+        out.append({
+            "claim": f"{data_type} rows: {words} on average",
+            "holds": bool(mean > least if strict else mean >= least),
+            "mean_gap": round(mean, 1),
+            "gaps": {t: round(float(g), 1) for t, g in zip(rows["task"], gaps, strict=True)},
+        })  # fmt: skip
+    return out
 
 
 def table1(
@@ -94,6 +127,15 @@ def table1(
         + "; ".join(f"{t}: " + ", ".join(stats[(t, m)]["variant"] for m in methods) for t in tasks)
         + ".",
     ]
+    checked = claims(df)
+    if checked:
+        lines += ["", "The paper's claims on these numbers (gap in points, method minus baseline):"]
+        lines += [
+            f"- {c['claim']}: {'holds' if c['holds'] else 'does NOT hold'} (mean gap "
+            f"{c['mean_gap']:+.1f}; " + ", ".join(f"{t} {g:+.1f}" for t, g in c["gaps"].items())
+            + ")"
+            for c in checked
+        ]  # fmt: skip
     if missing:
         lines += ["", "Still needed (recorded rollouts, the layout of `rise rollout`):"]
         lines += [f"- {t} {m}: " + ", ".join(files) for (t, m), files in missing.items()]
@@ -104,6 +146,7 @@ def table1(
     }
     for (task, m), files in missing.items():
         summary[task][m]["missing"] = files
+    summary["claims"] = {c["claim"]: {k: c[k] for k in ("holds", "mean_gap")} for c in checked}
     write_json(out_json, summary)
     return df
 

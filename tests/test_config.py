@@ -13,6 +13,7 @@ from workflow_helpers import copy_repo, run
 
 from rise.cli import main
 from rise.config import ConfigError, load, task_epsilon, task_lambda, validate
+from rise.figures import points
 from rise.methods import parse_variant, variant
 from rise.nets import resolve_device
 
@@ -45,6 +46,14 @@ def cfg():
             "lambda_per_task.mini_square_peg",
         ),
         (lambda c: c["collect"].__setitem__("episodes_scale", 0), "collect.episodes_scale"),
+        (
+            lambda c: c["scales"]["cpu"]["figures"].__setitem__("ablation_task", "mini_sq"),
+            "scales.cpu.figures.ablation_task",
+        ),
+        (
+            lambda c: c["scales"]["cpu"]["figures"].__setitem__("ablation", "x"),
+            "scales.cpu.figures",
+        ),
         (lambda c: c.__setitem__("device", "gpu"), "device"),
     ],
 )
@@ -63,6 +72,16 @@ def test_shipped_params_are_valid_and_overrides_apply(cfg):
     assert task_lambda(cfg, "mini_square_peg") == 0.001
     with pytest.raises(ConfigError, match="no such params file"):
         load(ROOT / "nope.yaml")
+
+
+def test_a_scale_picks_its_own_ablation_task(cfg):
+    """The cpu preset runs Fig 5b on its own row; the paper scale on the paper's."""
+    tasks = {}
+    for scale in ("cpu", "paper"):
+        cfg["scale"] = scale
+        tasks[scale] = {task for *_, task, _ in points(cfg, "fig5b_ablation", "lowdim")}
+    assert tasks == {"cpu": {"mini_square_peg"}, "paper": {cfg["figures"]["ablation_task"]}}
+    assert cfg["figures"]["ablation_task"] == "mini_piece_assembly"
 
 
 def test_variant_tags_round_trip():

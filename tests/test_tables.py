@@ -37,3 +37,36 @@ def test_table1_numbers(tmp_path):
         json.loads(open(out["json"]).read())["mini_square_peg"]["RISE"]["variant"]
         == "rise_lam0.1_eps0.15"
     )
+
+
+def test_the_papers_claims_are_checked_on_the_tables_numbers(tmp_path):
+    """Two coverage rows and one suboptimal row: RISE is 25 points above BC on the coverage
+    rows' mean (short of 30) and above BCU; BCU is below BC on the suboptimal row."""
+    rates = {
+        ("mini_square_peg", "BC"): 0.0, ("mini_square_peg", "BCU"): 0.1,
+        ("mini_square_peg", "RISE"): 0.4, ("mini_threading", "BC"): 0.1,
+        ("mini_threading", "BCU"): 0.2, ("mini_threading", "RISE"): 0.2,
+        ("mini_mug_cleanup", "BC"): 0.5, ("mini_mug_cleanup", "BCU"): 0.3,
+        ("mini_mug_cleanup", "RISE"): 0.5,
+    }  # fmt: skip
+    cells = {}
+    for (task, method), rate in rates.items():
+        path = tmp_path / f"eval/{task}/lowdim/{method.lower()}/seed0/metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"success_rate": rate, "episodes": 10}))
+        cells[(task, method)] = [str(path)]
+    out = {k: str(tmp_path / f"table1.{k}") for k in ("csv", "md", "json")}
+    table1(cells, out["csv"], out["md"], out["json"])
+    md = open(out["md"]).read()
+    assert (
+        "- coverage rows: RISE at least 30 points above BC on average: does NOT hold "
+        "(mean gap +25.0; mini_square_peg +40.0, mini_threading +10.0)" in md
+    )
+    assert "- coverage rows: RISE above BCU on average: holds (mean gap +15.0;" in md
+    assert "- suboptimal rows: BCU below BC on average: holds (mean gap +20.0;" in md
+    assert "- suboptimal rows: RISE at or above BC on average: holds (mean gap +0.0;" in md
+    assert "IDQL" not in md  # no IDQL column: its claim is not checked
+    claims = json.loads(open(out["json"]).read())["claims"]
+    assert claims["coverage rows: RISE at least 30 points above BC on average"] == {
+        "holds": False, "mean_gap": 25.0
+    }  # fmt: skip
