@@ -605,11 +605,13 @@ class MiniEnv(ScriptedEnv):
             )
         return (yield from self.rise_to(obs, self.HOVER_Z, CLOSE, style))
 
-    def relocate(self, obs: Obs, style: Style, rng: np.random.Generator) -> Program:
-        """Play's pick-and-place: pick the object near GRASP_ALONG, put it down at a pose drawn
-        from the expert (30 %), eval (20 %) or play (50 %) region, so play data both visits
-        eval-like states and carries the object into the states the expert starts from."""
-        obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.01, 0.01))
+    def relocate(
+        self, obs: Obs, style: Style, rng: np.random.Generator, jitter: float = 0.01
+    ) -> Program:
+        """Play's pick-and-place: pick the object within `jitter` of GRASP_ALONG, put it down
+        at a pose drawn from the expert (30 %), eval (20 %) or play (50 %) region, so play data
+        both visits eval-like states and carries the object into the expert's start states."""
+        obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-jitter, jitter))
         if not self.holding(obs):
             return (yield from self.hold(obs, OPEN, 3))
         region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])

@@ -382,13 +382,7 @@ class MiniPieceAssembly(MiniEnv):
     def play_pick_and_place(self, obs: Obs, style: Style) -> Program:
         """Pick the flat piece and put it down at a random pose: 30% in the expert region,
         20% in the eval region, the rest anywhere (never over the block)."""
-        rng = style.rng
-        obs = yield from self.pick(obs, style, self.GRASP_ALONG + rng.uniform(-0.006, 0.006))
-        if not self.holding(obs):
-            return (yield from self.hold(obs, OPEN, 3))
-        region = rng.choice(["expert", "eval", "play"], p=[0.3, 0.2, 0.5])
-        x, y, yaw = self.sample_init(region, rng)
-        return (yield from self.place(obs, style, (x, y), yaw, 0.01, 0.15))
+        return (yield from self.relocate(obs, style, style.rng, jitter=0.006))
 
     def play_push(self, obs: Obs, style: Style, z_range=(0.016, 0.02)) -> Program:
         """Sweep the closed fingers through the piece along a random line that stays clear of
