@@ -66,7 +66,4 @@ def test_the_papers_claims_are_checked_on_the_tables_numbers(tmp_path):
     assert "- suboptimal rows: BCU below BC on average: holds (mean gap +20.0;" in md
     assert "- suboptimal rows: RISE at or above BC on average: holds (mean gap +0.0;" in md
     assert "IDQL" not in md  # no IDQL column: its claim is not checked
-    claims = json.loads(open(out["json"]).read())["claims"]
-    assert claims["coverage rows: RISE at least 30 points above BC on average"] == {
-        "holds": False, "mean_gap": 25.0
-    }  # fmt: skip
+    assert set(json.loads(open(out["json"]).read())) == {t for t, _ in rates}  # tasks only
