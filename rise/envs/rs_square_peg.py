@@ -120,91 +120,11 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
     HOVER_DZ = 0.15
     LIFT_DZ = 0.19
     CARRY_DZ = 0.17
-    POS_SCALE, ROT_SCALE = 0.05, 0.5  # action unit -> m, rad (the OSC's output limits)
-    # The wrist: with the gripper pointing down, the Panda's last joint is at about
-    # Q7_HOME + (the base joint's angle) - heading (of the eef's x axis, 0 at home); it stops
-    # at +-2.9 rad, and the scripts keep it within Q7_LIMIT.
-    BASE_XY = np.array([-0.56, 0.0])
-    Q7_HOME = 0.785
-    Q7_LIMIT = 2.5
-    MAX_TURN = 0.5  # rad of heading a servo step aims ahead at most
     # The arm reaches down to the table (from above) up to about this x; further out its
     # elbow straightens against its limit and the OSC stalls there. The peg (x 0.23) is
     # reached at carrying heights only.
     REACH_X = 0.16
     PEG_ABOVE_DZ = 0.15  # a nut's centre this high has its underside 1 cm over the peg's top
-
-    @staticmethod
-    def down_frame(heading: float) -> np.ndarray:
-        """Eef frame (as `robot0_eef_quat` reports it) pointing straight down, its x axis along
-        the horizontal direction `heading`: the fingers close across it, along its y axis."""
-        c, s = np.cos(heading), np.sin(heading)
-        return np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
-
-    @staticmethod
-    def eef_frame(obs: Obs) -> np.ndarray:
-        from robosuite.utils import transform_utils as T
-
-        return T.quat2mat(obs["robot0_eef_quat"].astype(np.float64))
-
-    def eef_heading(self, obs: Obs) -> float:
-        """Direction of the eef's x axis about world z (0 at home), unwrapped to where the last
-        joint is (within half a turn of its middle)."""
-        r = self.eef_frame(obs)
-        mid = self.wrist_mid(obs["robot0_eef_pos"][:2])
-        return mid + float(wrap_angle(np.arctan2(r[1, 0], r[0, 0]) - mid))
-
-    def wrist_mid(self, xy) -> float:
-        """The heading that puts the last joint mid-range with the eef above `xy`."""
-        d = np.asarray(xy, dtype=np.float64) - self.BASE_XY
-        return self.Q7_HOME + float(np.arctan2(d[1], d[0]))
-
-    def wrist_range(self, xy) -> tuple[float, float]:
-        mid = self.wrist_mid(xy)
-        return mid - self.Q7_LIMIT, mid + self.Q7_LIMIT
-
-    def rotation_error(self, obs: Obs, heading: float) -> np.ndarray:
-        """Axis-angle (world frame) from the eef's orientation to `down_frame(heading)`: it
-        turns the gripper to the heading and levels any roll or pitch."""
-        from robosuite.utils import transform_utils as T
-
-        q = T.mat2quat(self.down_frame(heading) @ self.eef_frame(obs).T)
-        return T.quat2axisangle(q if q[3] >= 0 else -q)
-
-    def servo_action(
-        self, obs: Obs, pos, heading: float, grip: float, speed: float = 1.0, gain: float = 1.5
-    ) -> np.ndarray:
-        """Proportional action towards an eef pose, in a straight line at <= `speed`.
-
-        Turns go towards `heading` at most MAX_TURN at a time, the way its sign says (not
-        the shortest way, which could leave the wrist's range), through well-conditioned
-        rotation errors even for half turns; and only as far as the wrist goes where the eef
-        is (a turn planned for the goal completes on the way there)."""
-        now = self.eef_heading(obs)
-        heading = now + float(np.clip(heading - now, -self.MAX_TURN, self.MAX_TURN))
-        heading = float(np.clip(heading, *self.wrist_range(obs["robot0_eef_pos"][:2])))
-        d_pos = (np.asarray(pos) - obs["robot0_eef_pos"]) / self.POS_SCALE * gain
-        d_rot = self.rotation_error(obs, heading) / self.ROT_SCALE * gain
-        d_pos *= min(1.0, speed / max(np.abs(d_pos).max(), 1e-9))
-        d_rot *= min(1.0, speed / max(np.abs(d_rot).max(), 1e-9))
-        return np.concatenate([d_pos, d_rot, [grip]])
-
-    def reached(self, obs: Obs, pos, heading: float, tol: float, turn_tol: float) -> bool:
-        return bool(
-            np.linalg.norm(pos - obs["robot0_eef_pos"]) < tol
-            and np.linalg.norm(self.rotation_error(obs, heading)) < turn_tol
-        )
-
-    def rise_to(self, obs: Obs, dz: float, grip: float, style: Style, max_steps: int = 30):
-        """Straight up (or down) to `dz` above the table, keeping x, y and heading."""
-        goal = obs["robot0_eef_pos"].astype(np.float64)
-        goal[2] = self.table_z + dz
-        heading = self.eef_heading(obs)
-        return (
-            yield from self.servo(
-                obs, lambda o: (goal, heading), grip, style, tol=0.01, max_steps=max_steps
-            )
-        )
 
     def handle_target(self, obs: Obs, along: float, dz: float) -> tuple[np.ndarray, float]:
         """Eef pose gripping the handle `along` from the nut's centre, its x axis along the
