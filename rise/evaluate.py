@@ -152,20 +152,19 @@ def evaluate(
     env_args = meta.get("env_args")  # the demos' env: robot, controller, control rate
     env_class = ENVS[task.env]
     width = min(episodes, env_class.parallel_envs or episodes)
-    envs = [make_env(task.env, cameras=cameras, env_args=env_args) for _ in range(width)]
+    waves = [range(i, min(i + width, episodes)) for i in range(0, episodes, width)]
     # The filmed episodes (the first `videos`) get envs of their own: an env built with
     # cameras renders at every step of every wave (robosuite: ~11 against ~140 steps/s).
-    film_envs = [
-        make_env(task.env, cameras=True, env_args=env_args)
-        for _ in range(0 if cameras else min(videos, episodes))
-    ]
+    films = 0 if cameras else min(videos, episodes)
+    film_envs = [make_env(task.env, cameras=True, env_args=env_args) for _ in range(films)]
+    plain = max(sum(i >= films for i in wave) for wave in waves)  # the busiest wave's others
+    envs = [make_env(task.env, cameras=cameras, env_args=env_args) for _ in range(plain)]
     records, frames = [], []
-    waves = [range(i, min(i + width, episodes)) for i in range(0, episodes, width)]
-    with tqdm(total=envs[0].horizon * len(waves), desc=f"evaluate {meta['task']}") as bar:
+    horizon = (envs + film_envs)[0].horizon
+    with tqdm(total=horizon * len(waves), desc=f"evaluate {meta['task']}") as bar:
         for wave in waves:
-            wave_envs = [
-                film_envs[i] if i < len(film_envs) else envs[j] for j, i in enumerate(wave)
-            ]
+            others = iter(envs)
+            wave_envs = [film_envs[i] if i < films else next(others) for i in wave]
             wave_records, wave_frames = _roll_wave(
                 wave_envs, wave, planner, seed, region, videos, bar
             )

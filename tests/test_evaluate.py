@@ -161,11 +161,11 @@ def test_episodes_run_in_waves_of_the_envs_an_env_class_allows(cell, tmp_path, m
 
     monkeypatch.setattr(rise.evaluate, "make_env", counting_make_env)
     one_wave, one_wave_videos = run("one")
-    assert built == [False, False, False, False, False, True, True]
+    assert built == [True, True, False, False, False]  # no camera-free env left idle
     built.clear()
     monkeypatch.setattr(ENVS[T.get(TASK).env], "parallel_envs", 2)
     waves, wave_videos = run("waves")
-    assert built == [False, False, True, True]
+    assert built == [True, True, False, False]
     assert [r["episode"] for r in waves] == list(range(5))
     assert [r["init_object"] for r in waves] == [r["init_object"] for r in one_wave]
     assert wave_videos == one_wave_videos and len(wave_videos) == 2
