@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from rise.atomic import atomic_path, write_json
 from rise.envs import ENVS, make_env
-from rise.nets import resolve_device
+from rise.nets import autocast, resolve_device
 from rise.tasks import get
 from rise.threads import pin as pin_threads
 from rise.train import load_checkpoint
@@ -38,8 +38,11 @@ class Planner:
         seed: int,
         device: torch.device | str,  # a name as params' `device` gives it, `auto` included
         temperature: float = 1.0,
+        precision: str = "fp32",
     ):
         self.device, self.temperature = resolve_device(str(device)), temperature
+        self.autocast = lambda: autocast(self.device, precision)  # checks `precision` now
+        self.autocast()
         self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", self.device)
         self.critic = None
         if critic_path is not None:
@@ -63,11 +66,13 @@ class Planner:
     def propose(self, lowdim: np.ndarray, images: dict[str, np.ndarray]) -> torch.Tensor:
         """(B, num_samples, horizon, action_dim) candidate chunks, in the environment's
         units, from `inputs`' low-dim histories and images."""
-        cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
-        n, b = self.num_samples, cond.shape[0]
-        chunks = self.policy.sample(
-            cond.repeat_interleave(n, 0), self.sched, self.gen, self.temperature
-        ).cpu()
+        with self.autocast():
+            cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
+            n, b = self.num_samples, cond.shape[0]
+            chunks = self.policy.sample(
+                cond.repeat_interleave(n, 0), self.sched, self.gen, self.temperature
+            )
+        chunks = chunks.float().cpu()
         return self.norm.unact(chunks).reshape(b, n, *chunks.shape[1:])
 
     @torch.no_grad()
@@ -116,6 +121,7 @@ def sampler_settings(evaluate_hp: dict, policy_hp: dict) -> dict:
         "scheduler": policy_hp["inference_scheduler"],
         "inference_steps": policy_hp["inference_steps"],
         "temperature": evaluate_hp["temperature"],
+        "precision": evaluate_hp["precision"],
     }
 
 
@@ -135,6 +141,7 @@ def evaluate(
     threads: int = 1,
     region: str | None = None,
     temperature: float = 1.0,
+    precision: str = "fp32",
     device: str = "cpu",
 ) -> dict:
     """Roll `episodes` episodes from the task's evaluation region (or `region`, to diagnose:
@@ -143,8 +150,9 @@ def evaluate(
     torch.manual_seed(seed)
     pin_threads(threads)
     planner = Planner(
-        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature
-    )
+        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature,
+        precision,
+    )  # fmt: skip
     meta = planner.meta
     cameras = bool(meta["image_keys"])
     task = get(meta["task"])
@@ -186,6 +194,7 @@ def evaluate(
         "scheduler": scheduler,
         "inference_steps": inference_steps,
         "temperature": temperature,
+        "precision": precision,
         "region": region,
     }
     _write_videos(videos_out, frames)

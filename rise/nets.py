@@ -28,6 +28,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def autocast(device: torch.device, precision: str):
+    """`precision` bf16: the matrix products inside run in bfloat16 (weights and optimizer
+    stay fp32), ~1.6x faster on a CPU with avx512_bf16; fp32: a no-op."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision {precision!r}: expected 'fp32' or 'bf16'")
+    return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
+
+
 def mlp(sizes: list[int], act=nn.ReLU) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):

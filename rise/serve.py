@@ -125,13 +125,15 @@ def make_server(
     device: str = "cpu",
     threads: int = 1,
     temperature: float = 1.0,
+    precision: str = "fp32",
 ) -> Server:
     """A bound websocket server (port 0: any free port, `server.socket.getsockname()`);
     `serve_forever()` runs it, `shutdown()` stops it."""
     pin_threads(threads)
     planner = Planner(
-        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature
-    )
+        policy, critic, num_samples, scheduler, inference_steps, seed, device, temperature,
+        precision,
+    )  # fmt: skip
     sha256 = hashlib.sha256(Path(policy).read_bytes()).hexdigest()
     return websocket_server(PolicyServer(planner, sha256).handle, host, port, max_size=None)
 

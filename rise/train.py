@@ -24,7 +24,7 @@ from rise.algos.iql import IQLCritic
 from rise.algos.sqil import SQIL, balanced_indices
 from rise.atomic import save_torch, write_text
 from rise.config import ConfigError
-from rise.nets import ObsEncoder, adam, resolve_device, scheduled_lr
+from rise.nets import ObsEncoder, adam, autocast, resolve_device, scheduled_lr
 from rise.pool import (
     Normalizer,
     Pool,
@@ -399,7 +399,7 @@ def train_policy(
                 cur_low, cur_img = _obs_batch(pool, norm, s, dev)
                 adv = critic.advantage(cur_low, cur_img, actions[:, : critic.chunk])
                 weights = torch.exp(adv / hp["beta"]).clamp(max=hp["weight_clip"])
-        with torch.autocast(dev.type, torch.bfloat16, enabled=hp["precision"] == "bf16"):
+        with autocast(dev, hp["precision"]):
             bc_loss = policy.loss(lowdim, images, actions, weights)
         penalty = policy.spectral_penalty()
         loss = bc_loss + lam * penalty

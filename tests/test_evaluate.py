@@ -83,6 +83,24 @@ def test_temperature_draws_candidates_nearer_each_other(cell):
     assert spreads[1] < 0.5 * spreads[0]
 
 
+def test_bf16_sampling_draws_nearly_the_fp32_candidates_and_keeps_the_scores_fp32(cell):
+    """evaluate.precision bf16 runs the denoiser under autocast: from the same noise the
+    candidates land near fp32's (bf16 keeps ~3 digits), come back as fp32, and the critic
+    scores them in fp32; an unknown precision is refused before any checkpoint is read."""
+    chunks, scores = {}, {}
+    for precision in ("fp32", "bf16"):
+        plan = Planner(str(cell / "p.pt"), str(cell / "c.pt"), 16, "ddim", 2, 0, "cpu",
+                       precision=precision)  # fmt: skip
+        lowdim, images = plan.inputs(histories(plan.meta["n_obs_steps"]))
+        chunks[precision] = plan.propose(lowdim, images)
+        scores[precision] = plan.score(lowdim[:, -1], {}, chunks[precision])
+    assert chunks["bf16"].dtype == scores["bf16"].dtype == torch.float32
+    gap = (chunks["bf16"] - chunks["fp32"]).abs().max().item()
+    assert 0 < gap < 0.1 * chunks["fp32"].abs().max().item()
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        Planner("missing.pt", None, 1, "ddim", 2, 0, "cpu", precision="fp16")
+
+
 def test_each_episode_records_where_it_left_the_object(cell, tmp_path, monkeypatch):
     """Each episode's record keeps the object's pose at its start and after its last step."""
     last = []  # per episode: the object pose its env returned last
