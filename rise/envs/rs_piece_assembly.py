@@ -1,0 +1,210 @@
+"""RsPieceAssembly: the paper's piece-assembly row on the robosuite tier: pick up a T-shaped
+piece and drop it into the T-shaped slot of a block fixed on the table (robosuite ships no
+such scene; MimicGen's is not used).
+
+The scene is robosuite's Lift (table, Panda, OSC delta pose at 20 Hz) with the cube replaced
+by the piece and the block added. The piece is the mini tier's flat T, 3 cm thick: a 1.6 x 6
+cm crossbar and a 3.6 x 2 cm stem along its x axis (its frame at the centre of its bounding
+box). The block is 10 x 10 cm, 1.2 cm tall, with the T's outline plus CLEARANCE per side cut
+through it: the piece goes in only centred and turned like the slot (a T has no rotational
+symmetry). The slot's stem points towards the robot (SLOT_YAW pi), so the gripper holding
+the stem is the near end of the piece, as the square nut's handle is lowered onto its peg.
+
+Initial-state regions (piece centre x, y and the heading of its stem; the block stands at
+BLOCK_XY) are square-peg's, away from the block: expert a 4 x 6 cm patch on the +y side, eval
+a band on the -y side (a gap in position only, as the paper's Fig 2), valid a patch in the
+middle, play anywhere reachable clear of the block.
+
+Data sources: `expert` (scripted: grasp the stem from above, lift, carry the piece over the
+slot turned like it, lower it in, release; successes only) and `play` (square-peg's program:
+pick-and-place to random poses, carries over the slot never lowered into it, pushes,
+wandering). Success: the piece down in the slot, centred, turned like it, flat.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from rise.envs.mini import Obs, Program, Style, wrap_angle
+from rise.envs.robosuite_env import RobosuiteEnv, quat_xyzw_yaw
+from rise.envs.rs_square_peg import RsSquarePeg
+
+ROBOSUITE_NAME = "PieceAssembly"
+
+
+@functools.cache
+def register_piece_scene() -> type:
+    """Define (once) the scene as a robosuite env class; robosuite registers every env class
+    it sees defined, so `robosuite.make(ROBOSUITE_NAME)` builds it afterwards."""
+    from robosuite.environments.manipulation.lift import Lift
+    from robosuite.environments.manipulation.manipulation_env import ManipulationEnv
+    from robosuite.models.arenas import TableArena
+    from robosuite.models.objects import CompositeObject
+    from robosuite.models.tasks import ManipulationTask
+    from robosuite.utils.mjcf_utils import new_body, new_geom
+    from robosuite.utils.placement_samplers import UniformRandomSampler
+
+    class PieceAssembly(Lift):
+        """Lift's table and robot; the piece where the cube was (its observables keep Lift's
+        names: `cube_pos`, `cube_quat`, `gripper_to_cube_pos`), and the slotted block."""
+
+        def _load_model(self):
+            ManipulationEnv._load_model(self)
+            xpos = self.robots[0].robot_model.base_xpos_offset["table"](self.table_full_size[0])
+            self.robots[0].robot_model.set_base_xpos(xpos)
+            arena = TableArena(
+                table_full_size=self.table_full_size,
+                table_friction=self.table_friction,
+                table_offset=self.table_offset,
+            )
+            arena.set_origin([0, 0, 0])
+            boxes = RsPieceAssembly.piece_boxes()
+            self.cube = CompositeObject(
+                name="cube",
+                total_size=RsPieceAssembly.PIECE_HALF,
+                geom_types=["box"] * len(boxes),
+                geom_sizes=[half for _, half in boxes],
+                geom_locations=[centre for centre, _ in boxes],
+                geom_rgbas=[(0.2, 0.5, 0.8, 1.0)] * len(boxes),
+                geom_frictions=[(1.0, 0.005, 0.0001)] * len(boxes),
+                density=500.0,
+                locations_relative_to_center=True,
+            )
+            # Lift's reset places the object with its sampler; `place_objects` then moves it
+            self.placement_initializer = UniformRandomSampler(
+                name="ObjectSampler",
+                mujoco_objects=self.cube,
+                x_range=[-0.03, 0.03],
+                y_range=[-0.03, 0.03],
+                rotation=0.0,
+                reference_pos=self.table_offset,
+                z_offset=0.01,
+            )
+            self.model = ManipulationTask(
+                mujoco_arena=arena,
+                mujoco_robots=[robot.robot_model for robot in self.robots],
+                mujoco_objects=self.cube,
+            )
+            top = float(self.table_offset[2])
+            block = new_body(name="block", pos=(*RsPieceAssembly.BLOCK_XY, top))
+            for i, (centre, half) in enumerate(RsPieceAssembly.block_boxes()):
+                solid = dict(group=0, friction="1 0.005 0.0001")
+                seen = dict(group=1, contype="0", conaffinity="0", rgba="0.6 0.45 0.3 1")
+                block.append(new_geom(f"block_{i}", "box", half, centre, **solid))
+                block.append(new_geom(f"block_{i}_visual", "box", half, centre, **seen))
+            self.model.worldbody.append(block)
+
+    return PieceAssembly
+
+
+class RsPieceAssembly(RsSquarePeg):
+    name = "rs_piece_assembly"
+    robosuite_env = ROBOSUITE_NAME
+    sources = RobosuiteEnv.sources  # expert and play
+    object_keys = ("cube_pos", "cube_quat", "gripper_to_cube_pos")
+    # The piece (its frame at the centre of its bounding box, x along the stem).
+    PIECE_HALF = (0.026, 0.03, 0.015)
+    BAR_T = 0.016  # the crossbar's thickness along x
+    STEM_HALF_W = 0.01
+    NUT_HALF_H = 0.015  # the piece's centre rests this high (square-peg's scripts' name)
+    HANDLE_ALONG = 0.008  # the stem's middle, from the piece's centre
+    GRASP_ALONG = 0.014  # where the fingers close across the stem
+    HANDLE_END = 0.026
+    GRASP_DZ = 0.02
+    # The block, its slot's stem pointing to -x (towards the robot).
+    BLOCK_XY = np.array([0.10, 0.14])
+    SLOT_YAW = np.pi
+    BLOCK_HALF = 0.05
+    BLOCK_H = 0.012
+    CLEARANCE = 0.007
+    PEG_XY = BLOCK_XY  # square-peg's scripts carry "over the peg": here over the slot
+    PEG_ABOVE_DZ = BLOCK_H + 0.015 + 0.01  # the piece's underside 1 cm over the block
+    PEG_CLEARANCE = 0.12  # play keeps the piece's centre this far from the slot's
+    SUCCESS_XY = 0.008
+    SUCCESS_YAW = 0.2
+    SUCCESS_Z = 0.004
+
+    def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
+        register_piece_scene()
+        super().__init__(cameras=cameras, image_size=image_size, env_args=env_args)
+
+    # ----------------------------------------------------------------- geometry
+    @classmethod
+    def piece_boxes(cls) -> list[tuple[tuple, tuple]]:
+        """(centre, half sizes) of the crossbar and the stem in the piece's frame."""
+        hx, hy, hz = cls.PIECE_HALF
+        bar = ((-hx + cls.BAR_T / 2, 0.0, 0.0), (cls.BAR_T / 2, hy, hz))
+        stem = ((cls.BAR_T / 2, 0.0, 0.0), (hx - cls.BAR_T / 2, cls.STEM_HALF_W, hz))
+        return [bar, stem]
+
+    @classmethod
+    def slot_outline(cls) -> list[tuple[float, float, float, float]]:
+        """The slot's two rectangles (x0, x1, y0, y1) in the slot's frame: the piece's
+        crossbar and stem, each CLEARANCE larger per side."""
+        hx, hy, _ = cls.PIECE_HALF
+        c = cls.CLEARANCE
+        bar = (-hx - c, -hx + cls.BAR_T + c, -hy - c, hy + c)
+        stem = (-hx + cls.BAR_T - c, hx + c, -cls.STEM_HALF_W - c, cls.STEM_HALF_W + c)
+        return [bar, stem]
+
+    @classmethod
+    def block_boxes(cls) -> list[tuple[tuple, tuple]]:
+        """(centre, half sizes) of the block's boxes in the world frame's axes about
+        BLOCK_XY: the square minus the slot, in six boxes (turned by SLOT_YAW)."""
+        s, h = cls.BLOCK_HALF, cls.BLOCK_H / 2
+        (bx0, bx1, by0, by1), (sx0, sx1, sy0, sy1) = cls.slot_outline()
+        rects = [
+            (-s, bx0, -s, s),  # behind the crossbar
+            (sx1, s, -s, s),  # beyond the stem's end
+            (bx0, sx1, by1, s),  # beside the crossbar, both sides
+            (bx0, sx1, -s, by0),
+            (bx1, sx1, sy1, by1),  # beside the stem, both sides
+            (bx1, sx1, by0, sy0),
+        ]
+        c, sn = np.cos(cls.SLOT_YAW), np.sin(cls.SLOT_YAW)
+        boxes = []
+        for x0, x1, y0, y1 in rects:
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            hx, hy = (x1 - x0) / 2, (y1 - y0) / 2
+            if abs(sn) > 0.7:  # a quarter turn swaps the box's extents
+                hx, hy = hy, hx
+            boxes.append(((c * cx - sn * cy, sn * cx + c * cy, h), (hx, hy, h)))
+        return boxes
+
+    def clear_of_pegs(self, xy) -> bool:
+        return bool(np.linalg.norm(np.asarray(xy) - self.BLOCK_XY) > self.PEG_CLEARANCE)
+
+    def place_objects(self, init: np.ndarray) -> None:
+        x, y, yaw = init
+        quat_wxyz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+        z = self.table_z + self.NUT_HALF_H
+        self.set_free_pose(self.nut_joint, np.array([x, y, z]), quat_wxyz)
+
+    @property
+    def nut_joint(self) -> str:
+        return self.env.cube.joints[0]
+
+    # ----------------------------------------------------------------- success
+    def success(self) -> bool:
+        """The piece is down in the slot: centred, turned like it, flat on the table."""
+        from robosuite.utils import transform_utils as T
+
+        o = self._obs
+        pos, quat = np.asarray(o["cube_pos"]), np.asarray(o["cube_quat"])
+        up = T.quat2mat(quat)[:, 2]
+        centred = np.linalg.norm(pos[:2] - self.BLOCK_XY) < self.SUCCESS_XY
+        aligned = abs(wrap_angle(quat_xyzw_yaw(quat) - self.SLOT_YAW)) < self.SUCCESS_YAW
+        down = pos[2] - self.table_z < self.NUT_HALF_H + self.SUCCESS_Z
+        return bool(centred and aligned and down and up[2] > 0.97)
+
+    # ----------------------------------------------------------------- the expert
+    def square_yaw(self, obs: Obs) -> float:
+        return float(self.SLOT_YAW)
+
+    def deliver(self, obs: Obs, style: Style) -> Program:
+        """The expert's goal move with the piece in hand: over the slot, turned like it,
+        down into it (a piece caught on the block is lifted and lowered again, twice)."""
+        goal = (self.BLOCK_XY, self.SLOT_YAW, 0.003, 0.05, self.PEG_ABOVE_DZ)
+        return (yield from self.place(obs, style, *goal, tries=3))
