@@ -24,8 +24,8 @@ def area(rects) -> float:
 def test_the_block_is_the_square_minus_a_slot_the_piece_fits():
     """The block's boxes and the slot tile the block's square without overlap, and the slot
     is the piece's outline plus the clearance on every side."""
-    boxes = Env.block_boxes()
-    rects = [(c[0] - h[0], c[0] + h[0], c[1] - h[1], c[1] + h[1]) for c, h in boxes]
+    boxes = Env.fixture_boxes()
+    rects = [(c[0] - h[0], c[0] + h[0], c[1] - h[1], c[1] + h[1]) for c, h, _ in boxes]
     bar, stem = Env.slot_outline()
     slot = area([bar, stem]) - (bar[1] - stem[0]) * (stem[3] - stem[2])  # their overlap once
     assert area(rects) + slot == pytest.approx((2 * Env.BLOCK_HALF) ** 2)
@@ -34,7 +34,7 @@ def test_the_block_is_the_square_minus_a_slot_the_piece_fits():
             overlap_x = min(a[1], b[1]) - max(a[0], b[0])
             overlap_y = min(a[3], b[3]) - max(a[2], b[2])
             assert overlap_x <= 1e-9 or overlap_y <= 1e-9
-    piece = [(c[0] - h[0], c[0] + h[0], c[1] - h[1], c[1] + h[1]) for c, h in Env.piece_boxes()]
+    piece = [(c[0] - h[0], c[0] + h[0], c[1] - h[1], c[1] + h[1]) for c, h in Env.object_boxes()]
     for hole, part in zip((bar, stem), piece, strict=True):
         assert np.allclose(np.subtract(hole, part), Env.CLEARANCE * np.array([-1, 1, -1, 1]))
 

@@ -23,89 +23,21 @@ wandering). Success: the piece down in the slot, centred, turned like it, flat.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
+from rise.envs.lift_scene import register_lift_scene
 from rise.envs.mini import Obs, Program, Style, wrap_angle
 from rise.envs.robosuite_env import RobosuiteEnv, quat_xyzw_yaw
 from rise.envs.rs_square_peg import RsSquarePeg
 
-ROBOSUITE_NAME = "PieceAssembly"
-
-
-@functools.cache
-def register_piece_scene() -> type:
-    """Define (once) the scene as a robosuite env class; robosuite registers every env class
-    it sees defined, so `robosuite.make(ROBOSUITE_NAME)` builds it afterwards."""
-    from robosuite.environments.manipulation.lift import Lift
-    from robosuite.environments.manipulation.manipulation_env import ManipulationEnv
-    from robosuite.models.arenas import TableArena
-    from robosuite.models.objects import CompositeObject
-    from robosuite.models.tasks import ManipulationTask
-    from robosuite.utils.mjcf_utils import new_body, new_geom
-    from robosuite.utils.placement_samplers import UniformRandomSampler
-
-    class PieceAssembly(Lift):
-        """Lift's table and robot; the piece where the cube was (its observables keep Lift's
-        names: `cube_pos`, `cube_quat`, `gripper_to_cube_pos`), and the slotted block."""
-
-        def _load_model(self):
-            ManipulationEnv._load_model(self)
-            xpos = self.robots[0].robot_model.base_xpos_offset["table"](self.table_full_size[0])
-            self.robots[0].robot_model.set_base_xpos(xpos)
-            arena = TableArena(
-                table_full_size=self.table_full_size,
-                table_friction=self.table_friction,
-                table_offset=self.table_offset,
-            )
-            arena.set_origin([0, 0, 0])
-            boxes = RsPieceAssembly.piece_boxes()
-            self.cube = CompositeObject(
-                name="cube",
-                total_size=RsPieceAssembly.PIECE_HALF,
-                geom_types=["box"] * len(boxes),
-                geom_sizes=[half for _, half in boxes],
-                geom_locations=[centre for centre, _ in boxes],
-                geom_rgbas=[(0.2, 0.5, 0.8, 1.0)] * len(boxes),
-                geom_frictions=[(1.0, 0.005, 0.0001)] * len(boxes),
-                density=500.0,
-                locations_relative_to_center=True,
-            )
-            # Lift's reset places the object with its sampler; `place_objects` then moves it
-            self.placement_initializer = UniformRandomSampler(
-                name="ObjectSampler",
-                mujoco_objects=self.cube,
-                x_range=[-0.03, 0.03],
-                y_range=[-0.03, 0.03],
-                rotation=0.0,
-                reference_pos=self.table_offset,
-                z_offset=0.01,
-            )
-            self.model = ManipulationTask(
-                mujoco_arena=arena,
-                mujoco_robots=[robot.robot_model for robot in self.robots],
-                mujoco_objects=self.cube,
-            )
-            top = float(self.table_offset[2])
-            block = new_body(name="block", pos=(*RsPieceAssembly.BLOCK_XY, top))
-            for i, (centre, half) in enumerate(RsPieceAssembly.block_boxes()):
-                solid = dict(group=0, friction="1 0.005 0.0001")
-                seen = dict(group=1, contype="0", conaffinity="0", rgba="0.6 0.45 0.3 1")
-                block.append(new_geom(f"block_{i}", "box", half, centre, **solid))
-                block.append(new_geom(f"block_{i}_visual", "box", half, centre, **seen))
-            self.model.worldbody.append(block)
-
-    return PieceAssembly
-
 
 class RsPieceAssembly(RsSquarePeg):
     name = "rs_piece_assembly"
-    robosuite_env = ROBOSUITE_NAME
+    robosuite_env = "PieceAssembly"
     sources = RobosuiteEnv.sources  # expert and play
     object_keys = ("cube_pos", "cube_quat", "gripper_to_cube_pos")
     # The piece (its frame at the centre of its bounding box, x along the stem).
-    PIECE_HALF = (0.026, 0.03, 0.015)
+    OBJECT_HALF = (0.026, 0.03, 0.015)
     BAR_T = 0.016  # the crossbar's thickness along x
     STEM_HALF_W = 0.01
     NUT_HALF_H = 0.015  # the piece's centre rests this high (square-peg's scripts' name)
@@ -114,7 +46,7 @@ class RsPieceAssembly(RsSquarePeg):
     HANDLE_END = 0.026
     GRASP_DZ = 0.02
     # The block, its slot's stem pointing to -x (towards the robot).
-    BLOCK_XY = np.array([0.10, 0.14])
+    BLOCK_XY = FIXTURE_XY = np.array([0.10, 0.14])
     SLOT_YAW = np.pi
     BLOCK_HALF = 0.05
     BLOCK_H = 0.012
@@ -127,14 +59,14 @@ class RsPieceAssembly(RsSquarePeg):
     SUCCESS_Z = 0.004
 
     def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
-        register_piece_scene()
+        register_lift_scene(type(self))
         super().__init__(cameras=cameras, image_size=image_size, env_args=env_args)
 
     # ----------------------------------------------------------------- geometry
     @classmethod
-    def piece_boxes(cls) -> list[tuple[tuple, tuple]]:
+    def object_boxes(cls) -> list[tuple[tuple, tuple]]:
         """(centre, half sizes) of the crossbar and the stem in the piece's frame."""
-        hx, hy, hz = cls.PIECE_HALF
+        hx, hy, hz = cls.OBJECT_HALF
         bar = ((-hx + cls.BAR_T / 2, 0.0, 0.0), (cls.BAR_T / 2, hy, hz))
         stem = ((cls.BAR_T / 2, 0.0, 0.0), (hx - cls.BAR_T / 2, cls.STEM_HALF_W, hz))
         return [bar, stem]
@@ -143,16 +75,16 @@ class RsPieceAssembly(RsSquarePeg):
     def slot_outline(cls) -> list[tuple[float, float, float, float]]:
         """The slot's two rectangles (x0, x1, y0, y1) in the slot's frame: the piece's
         crossbar and stem, each CLEARANCE larger per side."""
-        hx, hy, _ = cls.PIECE_HALF
+        hx, hy, _ = cls.OBJECT_HALF
         c = cls.CLEARANCE
         bar = (-hx - c, -hx + cls.BAR_T + c, -hy - c, hy + c)
         stem = (-hx + cls.BAR_T - c, hx + c, -cls.STEM_HALF_W - c, cls.STEM_HALF_W + c)
         return [bar, stem]
 
     @classmethod
-    def block_boxes(cls) -> list[tuple[tuple, tuple]]:
-        """(centre, half sizes) of the block's boxes in the world frame's axes about
-        BLOCK_XY: the square minus the slot, in six boxes (turned by SLOT_YAW)."""
+    def fixture_boxes(cls) -> list[tuple[tuple, tuple, tuple]]:
+        """(centre, half sizes, quaternion) of the block's boxes in the world frame's axes
+        about BLOCK_XY: the square minus the slot, in six boxes (turned by SLOT_YAW)."""
         s, h = cls.BLOCK_HALF, cls.BLOCK_H / 2
         (bx0, bx1, by0, by1), (sx0, sx1, sy0, sy1) = cls.slot_outline()
         rects = [
@@ -170,7 +102,7 @@ class RsPieceAssembly(RsSquarePeg):
             hx, hy = (x1 - x0) / 2, (y1 - y0) / 2
             if abs(sn) > 0.7:  # a quarter turn swaps the box's extents
                 hx, hy = hy, hx
-            boxes.append(((c * cx - sn * cy, sn * cx + c * cy, h), (hx, hy, h)))
+            boxes.append(((c * cx - sn * cy, sn * cx + c * cy, h), (hx, hy, h), (1, 0, 0, 0)))
         return boxes
 
     def clear_of_pegs(self, xy) -> bool:
