@@ -10,6 +10,7 @@ from rise.envs.robosuite_env import RobosuiteEnv
 from rise.envs.rs_piece_assembly import RsPieceAssembly
 from rise.envs.rs_square_hook import RsSquareHook
 from rise.envs.rs_square_peg import RsSquarePeg
+from rise.envs.rs_threading import RsThreading
 
 # robosuite tier envs import robosuite only when built (rise.envs.robosuite_env).
 ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
@@ -24,6 +25,7 @@ ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
         RsSquarePeg,
         RsSquareHook,
         RsPieceAssembly,
+        RsThreading,
     )
 }
 
