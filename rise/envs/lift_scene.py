@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
+from rise.envs.robosuite_env import RobosuiteEnv
+from rise.envs.rs_square_peg import RsSquarePeg
+
 
 @functools.cache
 def register_lift_scene(env_cls: type) -> type:
@@ -74,3 +79,34 @@ def register_lift_scene(env_cls: type) -> type:
 
     doc = f"Lift's table and Panda with {env_cls.__name__}'s object and fixture."
     return type(env_cls.robosuite_env, (Lift,), {"_load_model": _load_model, "__doc__": doc})
+
+
+class LiftSceneEnv(RsSquarePeg):
+    """Base of the tier's Lift-built scenes: square-peg's scripts (the object's grasp is the
+    nut's handle, the fixture the peg), regions and episode API, on the scene
+    `register_lift_scene` builds from the subclass's object and fixture."""
+
+    sources = RobosuiteEnv.sources  # expert and play
+    object_keys = ("cube_pos", "cube_quat", "gripper_to_cube_pos")
+    OBJECT_HALF: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    FIXTURE_XY = np.zeros(2)
+    PEG_CLEARANCE = 0.12  # the object's centre from the fixture's (play, regions)
+
+    def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
+        register_lift_scene(type(self))
+        super().__init__(cameras=cameras, image_size=image_size, env_args=env_args)
+
+    @classmethod
+    def object_boxes(cls) -> list[tuple[tuple, tuple]]:
+        raise NotImplementedError
+
+    @classmethod
+    def fixture_boxes(cls) -> list[tuple[tuple, tuple, tuple]]:
+        raise NotImplementedError
+
+    def clear_of_pegs(self, xy) -> bool:
+        return bool(np.linalg.norm(np.asarray(xy) - self.FIXTURE_XY) > self.PEG_CLEARANCE)
+
+    @property
+    def nut_joint(self) -> str:
+        return self.env.cube.joints[0]

@@ -39,6 +39,17 @@ from rise.envs.mini import (
 )
 
 
+def shaft_through_ring(base, tip, centre, direction, depth: float, hole_r: float) -> bool:
+    """A shaft from `base` to `tip` is threaded: the tip is `depth` past the ring's plane
+    (through `centre`, normal `direction`), the base still before it, and the shaft crosses
+    the plane within `hole_r` of the centre (not beside, above or below the ring)."""
+    d_base, d_tip = (base - centre) @ direction, (tip - centre) @ direction
+    if d_tip < depth or d_base >= 0.0:
+        return False
+    crossing = base + (tip - base) * (-d_base / (d_tip - d_base))
+    return bool(np.linalg.norm(crossing - centre) < hole_r)
+
+
 class MiniThreading(MiniEnv):
     name = "mini_threading"
     regions = ("expert", "play", "eval", "valid")
@@ -169,12 +180,8 @@ class MiniThreading(MiniEnv):
             self.needle_point(pose, self.SHAFT_START),
             self.needle_point(pose, self.TIP_ALONG),
         )
-        center, n = self.ring_center(), self.THREAD_DIR
-        d_base, d_tip = (base - center) @ n, (tip - center) @ n
-        if d_tip < self.SUCCESS_DEPTH or d_base >= 0.0:
-            return False
-        crossing = base + (tip - base) * (-d_base / (d_tip - d_base))
-        return bool(np.linalg.norm(crossing - center) < self.HOLE_R)
+        return shaft_through_ring(base, tip, self.ring_center(), self.THREAD_DIR,
+                                  self.SUCCESS_DEPTH, self.HOLE_R)  # fmt: skip
 
     # ----------------------------------------------------------------- scripted control
     @staticmethod

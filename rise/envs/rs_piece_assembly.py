@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rise.envs.lift_scene import register_lift_scene
+from rise.envs.lift_scene import LiftSceneEnv
 from rise.envs.mini import Obs, Program, Style, wrap_angle
-from rise.envs.robosuite_env import RobosuiteEnv, quat_xyzw_yaw
-from rise.envs.rs_square_peg import RsSquarePeg
+from rise.envs.robosuite_env import quat_xyzw_yaw
 
 
-class RsPieceAssembly(RsSquarePeg):
+class RsPieceAssembly(LiftSceneEnv):
     name = "rs_piece_assembly"
     robosuite_env = "PieceAssembly"
-    sources = RobosuiteEnv.sources  # expert and play
-    object_keys = ("cube_pos", "cube_quat", "gripper_to_cube_pos")
     # The piece (its frame at the centre of its bounding box, x along the stem).
     OBJECT_HALF = (0.026, 0.03, 0.015)
     BAR_T = 0.016  # the crossbar's thickness along x
@@ -53,14 +50,9 @@ class RsPieceAssembly(RsSquarePeg):
     CLEARANCE = 0.007
     PEG_XY = BLOCK_XY  # square-peg's scripts carry "over the peg": here over the slot
     PEG_ABOVE_DZ = BLOCK_H + 0.015 + 0.01  # the piece's underside 1 cm over the block
-    PEG_CLEARANCE = 0.12  # play keeps the piece's centre this far from the slot's
     SUCCESS_XY = 0.008
     SUCCESS_YAW = 0.2
     SUCCESS_Z = 0.004
-
-    def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
-        register_lift_scene(type(self))
-        super().__init__(cameras=cameras, image_size=image_size, env_args=env_args)
 
     # ----------------------------------------------------------------- geometry
     @classmethod
@@ -104,19 +96,6 @@ class RsPieceAssembly(RsSquarePeg):
                 hx, hy = hy, hx
             boxes.append(((c * cx - sn * cy, sn * cx + c * cy, h), (hx, hy, h), (1, 0, 0, 0)))
         return boxes
-
-    def clear_of_pegs(self, xy) -> bool:
-        return bool(np.linalg.norm(np.asarray(xy) - self.BLOCK_XY) > self.PEG_CLEARANCE)
-
-    def place_objects(self, init: np.ndarray) -> None:
-        x, y, yaw = init
-        quat_wxyz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-        z = self.table_z + self.NUT_HALF_H
-        self.set_free_pose(self.nut_joint, np.array([x, y, z]), quat_wxyz)
-
-    @property
-    def nut_joint(self) -> str:
-        return self.env.cube.joints[0]
 
     # ----------------------------------------------------------------- success
     def success(self) -> bool:

@@ -27,17 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rise.envs.lift_scene import register_lift_scene
+from rise.envs.lift_scene import LiftSceneEnv
 from rise.envs.mini import CLOSE, Obs, Program, Style
-from rise.envs.robosuite_env import RobosuiteEnv
-from rise.envs.rs_square_peg import RsSquarePeg
+from rise.envs.mini_threading import shaft_through_ring
 
 
-class RsThreading(RsSquarePeg):
+class RsThreading(LiftSceneEnv):
     name = "rs_threading"
     robosuite_env = "Threading"
-    sources = RobosuiteEnv.sources  # expert and play
-    object_keys = ("cube_pos", "cube_quat", "gripper_to_cube_pos")
     # The needle, in its bounding box's frame (x towards the tip).
     OBJECT_HALF = (0.06, 0.01, 0.01)
     HANDLE_LEN = 0.05
@@ -69,13 +66,9 @@ class RsThreading(RsSquarePeg):
     PEG_ABOVE_DZ = ABOVE_RING_DZ
     PEG_CLEARANCE = 0.1  # the needle's centre from the stand's axis (play, regions)
     REGIONS = {
-        **RsSquarePeg.REGIONS,
+        **LiftSceneEnv.REGIONS,
         "valid": (np.array([-0.07, -0.05, -np.pi / 12]), np.array([-0.01, 0.05, np.pi / 12])),
     }
-
-    def __init__(self, cameras: bool = False, image_size: int = 84, env_args: dict | None = None):
-        register_lift_scene(type(self))
-        super().__init__(cameras=cameras, image_size=image_size, env_args=env_args)
 
     # ----------------------------------------------------------------- geometry
     @classmethod
@@ -107,19 +100,6 @@ class RsThreading(RsSquarePeg):
         )
         return [*boxes, post]
 
-    def clear_of_pegs(self, xy) -> bool:
-        return bool(np.linalg.norm(np.asarray(xy) - self.STAND_XY) > self.PEG_CLEARANCE)
-
-    def place_objects(self, init: np.ndarray) -> None:
-        x, y, yaw = init
-        quat_wxyz = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
-        z = self.table_z + self.NUT_HALF_H
-        self.set_free_pose(self.nut_joint, np.array([x, y, z]), quat_wxyz)
-
-    @property
-    def nut_joint(self) -> str:
-        return self.env.cube.joints[0]
-
     # ----------------------------------------------------------------- success
     def ring_center(self) -> np.ndarray:
         return np.array([*self.STAND_XY, self.table_z + self.RING_Z])
@@ -135,12 +115,8 @@ class RsThreading(RsSquarePeg):
         """The shaft goes through the hole: the tip is SUCCESS_DEPTH past the ring's plane and
         the shaft crosses that plane inside the hole (not beside, above or below the ring)."""
         base, tip = self.needle_point(self.SHAFT_START), self.needle_point(self.TIP_ALONG)
-        centre, n = self.ring_center(), self.THREAD_DIR
-        d_base, d_tip = (base - centre) @ n, (tip - centre) @ n
-        if d_tip < self.SUCCESS_DEPTH or d_base >= 0.0:
-            return False
-        crossing = base + (tip - base) * (-d_base / (d_tip - d_base))
-        return bool(np.linalg.norm(crossing - centre) < self.HOLE_R)
+        return shaft_through_ring(base, tip, self.ring_center(), self.THREAD_DIR,
+                                  self.SUCCESS_DEPTH, self.HOLE_R)  # fmt: skip
 
     # ----------------------------------------------------------------- the expert
     def square_yaw(self, obs: Obs) -> float:
