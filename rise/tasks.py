@@ -114,6 +114,10 @@ TASKS: dict[str, Task] = {
         "rs_square_hook", 175, 224, story="square-peg's play, in the scene with the hook",
     ),
     "rs_piece_assembly": _coverage("rs_piece_assembly", 200, 199),
+    "rs_piece_assembly_tip": _coverage(
+        "rs_piece_assembly_tip", 200, 199, Data("partial_tipping", 104),
+        story="play, plus episodes that only tip the piece over",
+    ),
     "rs_threading": _coverage("rs_threading", 200, 200),
     "rs_square_peg_suboptimal": _suboptimal(
         "rs_square_peg", 20, Data("suboptimal", 80),

@@ -94,3 +94,45 @@ def test_play_never_assembles_the_piece(env):
     for _ in range(env.horizon):
         obs = env.step(controller(obs))
         assert not env.success()
+
+
+@pytest.fixture(scope="module")
+def tip_env():
+    env = make_env("rs_piece_assembly_tip")
+    yield env
+    env.close()
+
+
+def test_the_tipping_expert_topples_the_standing_piece_then_assembles_it(tip_env):
+    """The piece starts on its side in every region; the expert pushes it flat first."""
+    for region, seed in (("expert", 0), ("eval", 1)):
+        rng = np.random.default_rng([0, seed])
+        obs, controller = tip_env.reset(region, rng), tip_env.controller("expert", rng)
+        assert not tip_env.flat(obs) and tip_env.face_normal(obs)[2] == pytest.approx(0, abs=1e-6)
+        for _ in range(tip_env.horizon):
+            obs = tip_env.step(controller(obs))
+            if tip_env.success():
+                break
+        assert tip_env.success(), (region, seed)
+
+
+def test_partial_tipping_lays_the_piece_flat_and_never_lifts_it(tip_env):
+    flat = 0
+    for seed in range(3):
+        rng = np.random.default_rng([1, seed])
+        obs = tip_env.reset("play", rng)
+        controller = tip_env.controller("partial_tipping", rng)
+        for _ in range(tip_env.horizon):
+            obs = tip_env.step(controller(obs))
+            assert obs["object"][2] - tip_env.table_z < tip_env.OBJECT_HALF[0] + 0.005
+            assert not tip_env.success()
+        flat += tip_env.flat(obs)
+    assert flat >= 2
+
+
+def test_tipping_play_never_assembles_the_piece(tip_env):
+    rng = np.random.default_rng(0)
+    obs, controller = tip_env.reset("play", rng), tip_env.controller("play", rng)
+    for _ in range(tip_env.horizon):
+        obs = tip_env.step(controller(obs))
+        assert not tip_env.success()

@@ -7,7 +7,7 @@ from rise.envs.mini_square_hook import MiniSquareHook
 from rise.envs.mini_square_peg import MiniSquarePeg
 from rise.envs.mini_threading import MiniThreading
 from rise.envs.robosuite_env import RobosuiteEnv
-from rise.envs.rs_piece_assembly import RsPieceAssembly
+from rise.envs.rs_piece_assembly import RsPieceAssembly, RsPieceAssemblyTip
 from rise.envs.rs_square_hook import RsSquareHook
 from rise.envs.rs_square_peg import RsSquarePeg
 from rise.envs.rs_threading import RsThreading
@@ -25,6 +25,7 @@ ENVS: dict[str, type[MiniEnv] | type[RobosuiteEnv]] = {
         RsSquarePeg,
         RsSquareHook,
         RsPieceAssembly,
+        RsPieceAssemblyTip,
         RsThreading,
     )
 }

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from rise.envs.lift_scene import LiftSceneEnv
-from rise.envs.mini import Obs, Program, Style, wrap_angle
+from rise.envs.mini import CLOSE, OPEN, Obs, Program, ScriptedController, Source, Style, wrap_angle
 from rise.envs.robosuite_env import quat_xyzw_yaw
 
 
@@ -108,7 +108,7 @@ class RsPieceAssembly(LiftSceneEnv):
         centred = np.linalg.norm(pos[:2] - self.BLOCK_XY) < self.SUCCESS_XY
         aligned = abs(wrap_angle(quat_xyzw_yaw(quat) - self.SLOT_YAW)) < self.SUCCESS_YAW
         down = pos[2] - self.table_z < self.NUT_HALF_H + self.SUCCESS_Z
-        return bool(centred and aligned and down and up[2] > 0.97)
+        return bool(centred and aligned and down and abs(up[2]) > 0.97)  # either face up
 
     # ----------------------------------------------------------------- the expert
     def square_yaw(self, obs: Obs) -> float:
@@ -119,3 +119,162 @@ class RsPieceAssembly(LiftSceneEnv):
         down into it (a piece caught on the block is lifted and lowered again, twice)."""
         goal = (self.BLOCK_XY, self.SLOT_YAW, 0.003, 0.05, self.PEG_ABOVE_DZ)
         return (yield from self.place(obs, style, *goal, tries=3))
+
+
+class RsPieceAssemblyTip(RsPieceAssembly):
+    """The piece starts on its side (standing on the crossbar's long face, stem up, face
+    normal horizontal) and must be tipped flat before it can be picked: a push high on the
+    stem topples it about the crossbar's bottom edge, and it lands on one face or the other
+    (the T is mirror symmetric: either fits the slot) with its stem along the push."""
+
+    name = "rs_piece_assembly_tip"
+    sources = {
+        **LiftSceneEnv.sources,
+        "partial_tipping": Source("play", successes_only=False),
+    }
+    # (x, y, face-normal heading) boxes of the standing piece: square-peg's positions; the
+    # normal within +-15 degrees of x in the expert, eval and valid regions (it topples
+    # along x), any heading in play.
+    REGIONS = {
+        **{r: (low, high) for r, (low, high) in LiftSceneEnv.REGIONS.items()},
+        "play": (np.array([-0.2, -0.24, -np.pi / 2]), np.array([0.12, 0.24, np.pi / 2])),
+    }
+    PUSH_DZ = 0.042  # eef height pushing the stem (the standing piece is 5.2 cm tall)
+    SIDE_HOVER_DZ = 0.1  # closed fingers clear a standing piece
+    LAND = 0.045  # a toppled piece's centre lands about this far along the push
+    TIP_STRATEGIES = ("push", "nudge")
+
+    def place_objects(self, init: np.ndarray) -> None:
+        x, y, heading = init
+        c, s = np.cos(heading), np.sin(heading)
+        mat = np.array([[0.0, s, c], [0.0, -c, s], [1.0, 0.0, 0.0]])  # columns x, y, z
+        from robosuite.utils import transform_utils as T
+
+        quat_xyzw = T.mat2quat(mat)
+        z = self.table_z + self.OBJECT_HALF[0]
+        self.set_free_pose(self.nut_joint, np.array([x, y, z]), np.roll(quat_xyzw, 1))
+
+    def clear_of_pegs(self, xy) -> bool:
+        """Clear of the block, also once toppled either way (a landing spot)."""
+        return bool(
+            np.linalg.norm(np.asarray(xy) - self.FIXTURE_XY) > self.PEG_CLEARANCE + self.LAND
+        )
+
+    # ----------------------------------------------------------------- tipping
+    def face_normal(self, obs: Obs) -> np.ndarray:
+        from robosuite.utils import transform_utils as T
+
+        return T.quat2mat(obs["object"][3:7].astype(np.float64))[:, 2]
+
+    def flat(self, obs: Obs) -> bool:
+        return bool(abs(self.face_normal(obs)[2]) > 0.95)
+
+    def tip_direction(self, obs: Obs) -> np.ndarray:
+        """Along the face normal, away from the robot (the piece lands where the arm reaches
+        down easily) unless that lands it near the block."""
+        n = self.face_normal(obs)[:2]
+        n = n / max(np.linalg.norm(n), 1e-9)
+        c = obs["object"][:2].astype(np.float64)
+        away = n if n[0] >= 0 else -n
+        if np.linalg.norm(c + self.LAND * away - self.FIXTURE_XY) > self.PEG_CLEARANCE:
+            return away
+        return -away
+
+    def settle(self, obs: Obs, steps: int = 20) -> Program:
+        """Hold still until the piece stops moving."""
+        for _ in range(steps):
+            before = obs["object"][:3].copy()
+            obs = yield from self.hold(obs, CLOSE, 1)
+            if np.abs(obs["object"][:3] - before).max() < 2e-4:
+                break
+        return obs
+
+    def tip(self, obs: Obs, style: Style, strategy: str, d: np.ndarray) -> Program:
+        """Topple the standing piece along `d` (a unit xy vector): closed fingers come down
+        behind it and push high on the stem straight through (`push`), or push a little,
+        back off and push again (`nudge`)."""
+        c = obs["object"][:2].astype(np.float64)
+        heading = self.eef_heading(obs)  # closed fingers push either way round
+        z, up = self.table_z + self.PUSH_DZ, self.table_z + self.SIDE_HOVER_DZ
+        half_t = self.OBJECT_HALF[2]
+
+        def goto(o: Obs, xy, zz, s: Style, until=None, steps=40) -> Program:
+            goal = np.array([xy[0], xy[1], zz])
+            return (
+                yield from self.servo(
+                    o, lambda _: (goal, heading), CLOSE, s, tol=0.006, until=until, max_steps=steps
+                )
+            )
+
+        def toppled(o: Obs) -> bool:
+            return abs(self.face_normal(o)[2]) > 0.6
+
+        start, end = c - (half_t + 0.03) * d, c + 0.06 * d
+        obs = yield from goto(obs, start, up, style)
+        obs = yield from goto(obs, start, z, style, steps=25)
+        if strategy == "nudge":
+            mid = c - (half_t + 0.002) * d
+            obs = yield from goto(obs, mid + 0.015 * d, z, style.slower(0.4), steps=12)
+            obs = yield from goto(obs, mid - 0.01 * d, z, style.slower(0.5), steps=8)
+        obs = yield from goto(obs, end, z, style.slower(0.5), until=toppled)
+        obs = yield from self.rise_to(obs, self.SIDE_HOVER_DZ, CLOSE, style)
+        return (yield from self.settle(obs))
+
+    def tip_flat(self, obs: Obs, style: Style, strategies, tries: int = 3) -> Program:
+        for i in range(tries):
+            if self.flat(obs):
+                break
+            obs = yield from self.tip(
+                obs, style, strategies[i % len(strategies)], self.tip_direction(obs)
+            )
+        return obs
+
+    # ----------------------------------------------------------------- scripted sources
+    def scripted_expert(self, rng: np.random.Generator) -> ScriptedController:
+        """Push the standing piece over (away from the block), then assemble it."""
+        style = Style(rng, speed=rng.uniform(0.7, 1.0), noise=rng.uniform(0.0, 0.05))
+        assemble = self.expert_program(rng)
+
+        def program(obs: Obs) -> Program:
+            obs = yield from self.tip_flat(obs, style, ("push",))
+            if not self.flat(obs):
+                return (yield from self.hover(obs, style))
+            return (yield from assemble(obs))
+
+        return ScriptedController(program, self.action_dim)
+
+    def scripted_partial_tipping(self, rng: np.random.Generator) -> ScriptedController:
+        """Only reorients the piece: tips it flat with a strategy drawn per episode (the
+        other if that fails), then wanders above the table or idles; never picks it up."""
+        style = Style(rng, speed=rng.uniform(0.5, 1.0), noise=rng.uniform(0.02, 0.08))
+        order = list(rng.permutation(self.TIP_STRATEGIES))
+        low = [-0.2, -0.24, self.table_z + 0.08, -self.Q7_LIMIT]
+        high = [0.15, 0.24, self.table_z + 0.25, self.Q7_LIMIT]
+
+        def heading(o: Obs, pose: np.ndarray) -> float:
+            return pose[3] + self.wrist_mid(pose[:2])
+
+        def program(obs: Obs) -> Program:
+            obs = yield from self.tip_flat(obs, style, order)
+            while True:
+                if rng.random() < 0.5:
+                    obs = yield from self.wander(obs, style, low, high, heading, max_steps=25)
+                else:
+                    obs = yield from self.hold(obs, OPEN, int(rng.integers(5, 20)))
+
+        return ScriptedController(program, self.action_dim)
+
+    def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
+        """Play from a standing piece: tip it over with a random strategy and direction
+        (half the time along its face normal's other way: it lands elsewhere), then the flat
+        piece's play (pick-and-place, carries over the slot, pushes, wandering)."""
+        style = Style(rng, speed=rng.uniform(0.6, 1.0), noise=rng.uniform(0.03, 0.1))
+        flat_play = self.play_program(rng)
+
+        def program(obs: Obs) -> Program:
+            strategy = str(rng.choice(self.TIP_STRATEGIES))
+            d = self.tip_direction(obs) * rng.choice([1.0, -1.0])
+            obs = yield from self.tip(obs, style, strategy, d)
+            return (yield from flat_play(obs))
+
+        return ScriptedController(program, self.action_dim)

@@ -357,6 +357,10 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
         Per-episode randomness: speed, grasp point along the handle, action noise (~1 mm).
         A failed grasp is retried from the nut's new pose (twice, then it gives up).
         """
+        return ScriptedController(self.expert_program(rng), self.action_dim)
+
+    def expert_program(self, rng: np.random.Generator) -> Callable[[Obs], Program]:
+        """`scripted_expert`'s program, for scenes whose expert does more first."""
         style = Style(rng, speed=rng.uniform(0.7, 1.0), noise=rng.uniform(0.0, 0.05))
         along = self.GRASP_ALONG + rng.uniform(-0.004, 0.004)
 
@@ -366,7 +370,7 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
                 return (yield from self.hover(obs, style))
             return (yield from self.deliver(obs, style))
 
-        return ScriptedController(program, self.action_dim)
+        return program
 
     def scripted_play(self, rng: np.random.Generator) -> ScriptedController:
         """Undirected coverage: carries over the peg (never lowered onto it), pick-and-place
@@ -377,6 +381,10 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
         both visits eval-like states and carries the nut from anywhere into the states the
         expert starts from; the rest go anywhere on the table.
         """
+        return ScriptedController(self.play_program(rng), self.action_dim)
+
+    def play_program(self, rng: np.random.Generator) -> Callable[[Obs], Program]:
+        """`scripted_play`'s program, for scenes whose play does more first."""
         style = Style(rng, speed=rng.uniform(0.6, 1.0), noise=rng.uniform(0.03, 0.1))
 
         def pick(obs: Obs, lift_dz: float | None = None) -> Program:
@@ -478,4 +486,4 @@ class RsSquarePeg(NutOperator, RobosuiteEnv):
                     primitive = (push, wander)[rng.choice(2, p=[0.7, 0.3])]
                 obs = yield from primitive(obs)
 
-        return ScriptedController(program, self.action_dim)
+        return program
