@@ -184,6 +184,15 @@ class ScriptedEnv:
             obs = yield np.append(np.zeros(self.action_dim - 1), grip)
         return obs
 
+    def settle(self, obs: Obs, grip: float, steps: int = 20) -> Program:
+        """Hold still (the gripper commanded `grip`) until the object stops moving."""
+        for _ in range(steps):
+            before = obs["object"][:3].copy()
+            obs = yield from self.hold(obs, grip, 1)
+            if np.abs(obs["object"][:3] - before).max() < 2e-4:
+                break
+        return obs
+
     def wander(
         self,
         obs: Obs,

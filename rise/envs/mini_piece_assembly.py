@@ -497,15 +497,6 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
 
         return max((unit(h), -unit(h)), key=room)
 
-    def settle(self, obs: Obs, steps: int = 20) -> Program:
-        """Hold still (fingers open) until the piece stops moving."""
-        for _ in range(steps):
-            before = obs["object"][:3].copy()
-            obs = yield from self.hold(obs, OPEN, 1)
-            if np.abs(obs["object"][:3] - before).max() < 2e-4:
-                break
-        return obs
-
     def tip(
         self, obs: Obs, style: Style, strategy: str, d: np.ndarray, push_z: float | None = None
     ) -> Program:
@@ -546,7 +537,7 @@ class MiniPieceAssemblyTip(MiniPieceAssembly):
             obs = yield from goto(obs, mid - 0.01 * d, z, yaw, grip, style.slower(0.5), steps=8)
         obs = yield from goto(obs, end, z, yaw, grip, style.slower(0.5), until=toppled)
         obs = yield from self.rise_to(obs, up, grip, style)
-        return (yield from self.settle(obs))
+        return (yield from self.settle(obs, OPEN))
 
     def tip_flat(self, obs: Obs, style: Style, strategies, flaws: Flaws) -> Program:
         """Tip the piece until it lies flat (a few tries, each with a strategy from the list)."""

@@ -180,15 +180,6 @@ class RsPieceAssemblyTip(RsPieceAssembly):
             return away
         return -away
 
-    def settle(self, obs: Obs, steps: int = 20) -> Program:
-        """Hold still until the piece stops moving."""
-        for _ in range(steps):
-            before = obs["object"][:3].copy()
-            obs = yield from self.hold(obs, CLOSE, 1)
-            if np.abs(obs["object"][:3] - before).max() < 2e-4:
-                break
-        return obs
-
     def tip(self, obs: Obs, style: Style, strategy: str, d: np.ndarray) -> Program:
         """Topple the standing piece along `d` (a unit xy vector): closed fingers come down
         behind it and push high on the stem straight through (`push`), or push a little,
@@ -218,7 +209,7 @@ class RsPieceAssemblyTip(RsPieceAssembly):
             obs = yield from goto(obs, mid - 0.01 * d, z, style.slower(0.5), steps=8)
         obs = yield from goto(obs, end, z, style.slower(0.5), until=toppled)
         obs = yield from self.rise_to(obs, self.SIDE_HOVER_DZ, CLOSE, style)
-        return (yield from self.settle(obs))
+        return (yield from self.settle(obs, CLOSE))
 
     def tip_flat(self, obs: Obs, style: Style, strategies, tries: int = 3) -> Program:
         for i in range(tries):
