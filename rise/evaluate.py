@@ -41,8 +41,7 @@ class Planner:
         precision: str = "fp32",
     ):
         self.device, self.temperature = resolve_device(str(device)), temperature
-        self.autocast = lambda: autocast(self.device, precision)  # checks `precision` now
-        self.autocast()
+        self.autocast = autocast(self.device, precision)  # reusable; checks `precision` now
         self.policy, self.meta, self.norm = load_checkpoint(policy_path, "policy", self.device)
         self.critic = None
         if critic_path is not None:
@@ -66,7 +65,7 @@ class Planner:
     def propose(self, lowdim: np.ndarray, images: dict[str, np.ndarray]) -> torch.Tensor:
         """(B, num_samples, horizon, action_dim) candidate chunks, in the environment's
         units, from `inputs`' low-dim histories and images."""
-        with self.autocast():
+        with self.autocast:
             cond = self.policy.condition(self._lowdim(lowdim, self.norm), self._images(images))
             n, b = self.num_samples, cond.shape[0]
             chunks = self.policy.sample(

@@ -4,6 +4,7 @@ misses, play never assembles it."""
 
 import numpy as np
 import pytest
+from test_envs import rollout
 
 from rise.envs import make_env
 from rise.envs.mini import CLOSE
@@ -89,11 +90,8 @@ def test_success_rejects_near_misses(env):
 
 
 def test_play_never_assembles_the_piece(env):
-    rng = np.random.default_rng(0)
-    obs, controller = env.reset("play", rng), env.controller("play", rng)
-    for _ in range(env.horizon):
-        obs = env.step(controller(obs))
-        assert not env.success()
+    rollout(env, "scripted_play", "play", 0, stop_on_success=True)
+    assert not env.success()
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +129,5 @@ def test_partial_tipping_lays_the_piece_flat_and_never_lifts_it(tip_env):
 
 
 def test_tipping_play_never_assembles_the_piece(tip_env):
-    rng = np.random.default_rng(0)
-    obs, controller = tip_env.reset("play", rng), tip_env.controller("play", rng)
-    for _ in range(tip_env.horizon):
-        obs = tip_env.step(controller(obs))
-        assert not tip_env.success()
+    rollout(tip_env, "scripted_play", "play", 0, stop_on_success=True)
+    assert not tip_env.success()

@@ -4,6 +4,7 @@ test rejects near misses, play never threads it."""
 
 import numpy as np
 import pytest
+from test_envs import rollout
 
 from rise.envs import make_env
 from rise.envs.mini import CLOSE
@@ -70,8 +71,5 @@ def test_success_rejects_near_misses(env):
 
 
 def test_play_never_threads_the_needle(env):
-    rng = np.random.default_rng(0)
-    obs, controller = env.reset("play", rng), env.controller("play", rng)
-    for _ in range(env.horizon):
-        obs = env.step(controller(obs))
-        assert not env.success()
+    rollout(env, "scripted_play", "play", 0, stop_on_success=True)
+    assert not env.success()

@@ -27,6 +27,7 @@ import numpy as np
 
 from rise.envs.lift_scene import LiftSceneEnv
 from rise.envs.mini import CLOSE, OPEN, Obs, Program, ScriptedController, Source, Style, wrap_angle
+from rise.envs.mini_piece_assembly import side_quat
 from rise.envs.robosuite_env import quat_xyzw_yaw
 
 
@@ -136,7 +137,7 @@ class RsPieceAssemblyTip(RsPieceAssembly):
     # normal within +-15 degrees of x in the expert, eval and valid regions (it topples
     # along x), any heading in play.
     REGIONS = {
-        **{r: (low, high) for r, (low, high) in LiftSceneEnv.REGIONS.items()},
+        **LiftSceneEnv.REGIONS,
         "play": (np.array([-0.2, -0.24, -np.pi / 2]), np.array([0.12, 0.24, np.pi / 2])),
     }
     PUSH_DZ = 0.042  # eef height pushing the stem (the standing piece is 5.2 cm tall)
@@ -146,13 +147,8 @@ class RsPieceAssemblyTip(RsPieceAssembly):
 
     def place_objects(self, init: np.ndarray) -> None:
         x, y, heading = init
-        c, s = np.cos(heading), np.sin(heading)
-        mat = np.array([[0.0, s, c], [0.0, -c, s], [1.0, 0.0, 0.0]])  # columns x, y, z
-        from robosuite.utils import transform_utils as T
-
-        quat_xyzw = T.mat2quat(mat)
         z = self.table_z + self.OBJECT_HALF[0]
-        self.set_free_pose(self.nut_joint, np.array([x, y, z]), np.roll(quat_xyzw, 1))
+        self.set_free_pose(self.nut_joint, np.array([x, y, z]), side_quat(heading))
 
     def clear_of_pegs(self, xy) -> bool:
         """Clear of the block, also once toppled either way (a landing spot)."""
